@@ -1,0 +1,170 @@
+//! Inference behind one small trait: [`Network`] maps an NCHW [`Batch`] to [`Logits`].
+//!
+//! [`RtenNetwork`] is the default engine (pure Rust, loads `.onnx`, so a fresh machine needs nothing
+//! else). Callers own pre- and post-processing; this crate knows nothing about parking.
+//!
+//! Architecture invariant: nothing outside this crate names the engine's own types, so swapping rten
+//! for another runtime touches this crate alone.
+
+use std::fmt;
+
+use rten_tensor::{AsView, Layout};
+
+/// A batch of images as one contiguous NCHW `f32` tensor.
+#[derive(Clone, PartialEq)]
+pub struct Batch {
+    shape: [usize; 4],
+    data: Vec<f32>,
+}
+
+impl Batch {
+    /// `data` must hold exactly `n * c * h * w` values in NCHW order.
+    pub fn new(shape: [usize; 4], data: Vec<f32>) -> Result<Batch, EngineError> {
+        let expected = shape.iter().product::<usize>();
+        if data.len() != expected {
+            return Err(EngineError::Shape(format!(
+                "batch of shape {shape:?} needs {expected} values, got {}",
+                data.len()
+            )));
+        }
+        Ok(Batch { shape, data })
+    }
+
+    pub fn shape(&self) -> [usize; 4] {
+        self.shape
+    }
+
+    pub fn len(&self) -> usize {
+        self.shape[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shape[0] == 0
+    }
+
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch").field("shape", &self.shape).finish_non_exhaustive()
+    }
+}
+
+/// One row of scores per item of the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logits {
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
+}
+
+impl Logits {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(self.cols.max(1))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("could not load the model: {0}")]
+    Load(String),
+    #[error("inference failed: {0}")]
+    Run(String),
+    #[error("unexpected tensor shape: {0}")]
+    Shape(String),
+}
+
+/// A trained network that turns a batch of images into one row of scores per image.
+///
+/// Implementations must be safe to call from several threads at once.
+pub trait Network: Send + Sync + fmt::Debug {
+    fn infer(&self, batch: &Batch) -> Result<Logits, EngineError>;
+}
+
+/// [`Network`] on rten, the pure-Rust ONNX runtime.
+pub struct RtenNetwork {
+    model: rten::Model,
+    name: String,
+}
+
+impl RtenNetwork {
+    /// Loads an ONNX (or `.rten`) model that is bundled into the binary.
+    pub fn from_static(name: &str, bytes: &'static [u8]) -> Result<RtenNetwork, EngineError> {
+        let model =
+            rten::Model::load_static_slice(bytes).map_err(|e| EngineError::Load(format!("{name}: {e}")))?;
+        Ok(RtenNetwork { model, name: name.to_owned() })
+    }
+
+    /// Loads a model from bytes read at run time (for instance an operator's retrained model).
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<RtenNetwork, EngineError> {
+        let model = rten::Model::load(bytes).map_err(|e| EngineError::Load(format!("{name}: {e}")))?;
+        Ok(RtenNetwork { model, name: name.to_owned() })
+    }
+}
+
+impl fmt::Debug for RtenNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RtenNetwork").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Network for RtenNetwork {
+    fn infer(&self, batch: &Batch) -> Result<Logits, EngineError> {
+        if batch.is_empty() {
+            return Ok(Logits { rows: 0, cols: 0, data: Vec::new() });
+        }
+        let input = rten_tensor::NdTensorView::from_data(batch.shape, batch.data());
+        let output = self
+            .model
+            .run_one(input.into(), None)
+            .map_err(|e| EngineError::Run(format!("{}: {e}", self.name)))?;
+        let output = output
+            .into_tensor::<f32>()
+            .ok_or_else(|| EngineError::Shape(format!("{}: output is not f32", self.name)))?;
+        let shape = output.shape().to_vec();
+        let [rows, cols] = shape[..] else {
+            return Err(EngineError::Shape(format!("{}: expected [N, K] output, got {shape:?}", self.name)));
+        };
+        if rows != batch.len() {
+            return Err(EngineError::Shape(format!(
+                "{}: {rows} output rows for a batch of {}",
+                self.name,
+                batch.len()
+            )));
+        }
+        Ok(Logits { rows, cols, data: output.to_vec() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_must_hold_exactly_its_shape() {
+        assert!(Batch::new([2, 3, 4, 4], vec![0.0; 96]).is_ok());
+        let err = Batch::new([2, 3, 4, 4], vec![0.0; 95]).unwrap_err();
+        assert!(err.to_string().contains("needs 96 values"), "{err}");
+    }
+
+    #[test]
+    fn a_model_that_is_not_onnx_is_refused_with_its_name() {
+        let err = RtenNetwork::from_bytes("occupancy", b"not a model".to_vec()).unwrap_err();
+        assert!(err.to_string().contains("occupancy"), "{err}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Devices (cameras, gates) and their API keys.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct DeviceId(pub i64);
+
+/// A device's name as an operator types it: 1–64 of `A–Z a–z 0–9 . _ -`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceName(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid device name {0:?}: use 1 to 64 letters, digits, '.', '_' or '-'")]
+pub struct InvalidDeviceName(String);
+
+impl DeviceName {
+    pub fn parse(name: &str) -> Result<DeviceName, InvalidDeviceName> {
+        let ok = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok { Ok(DeviceName(name.to_owned())) } else { Err(InvalidDeviceName(name.to_owned())) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Device {
+    pub id: DeviceId,
+    pub name: DeviceName,
+    /// The first characters of the key, so an operator can tell keys apart without the secret.
+    pub key_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A device's secret, shown once when the device is added. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKey({}…)", &self.0[..KEY_PREFIX_LEN])
+    }
+}
+
+const KEY_PREFIX_LEN: usize = 12;
+
+impl ApiKey {
+    fn generate() -> ApiKey {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        ApiKey(format!("valet_{}", hex::encode(secret)))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn prefix(&self) -> String {
+        self.0[..KEY_PREFIX_LEN].to_owned()
+    }
+}
+
+fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    id: i64,
+    name: String,
+    key_prefix: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<DeviceRow> for Device {
+    fn from(row: DeviceRow) -> Device {
+        Device {
+            id: DeviceId(row.id),
+            name: DeviceName(row.name),
+            key_prefix: row.key_prefix,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+impl Store {
+    /// Registers a device and returns its key; the key's plain text is not kept anywhere.
+    pub async fn add_device(&self, name: &DeviceName, now: DateTime<Utc>) -> Result<(Device, ApiKey), StoreError> {
+        let key = ApiKey::generate();
+        let row = sqlx::query_as::<_, DeviceRow>(
+            "INSERT INTO devices (name, key_prefix, key_hash, created_at) VALUES (?, ?, ?, ?)
+             RETURNING id, name, key_prefix, created_at, revoked_at",
+        )
+        .bind(name.as_str())
+        .bind(key.prefix())
+        .bind(key_hash(key.expose()))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::DuplicateDevice(name.as_str().to_owned())
+            }
+            _ => StoreError::Database(e),
+        })?;
+        Ok((row.into(), key))
+    }
+
+    /// The live (not revoked) device holding `key`, if any.
+    pub async fn device_by_key(&self, key: &str) -> Result<Option<Device>, StoreError> {
+        let row = sqlx::query_as::<_, DeviceRow>(
+            "SELECT id, name, key_prefix, created_at, revoked_at FROM devices
+             WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(key_hash(key))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Device::from))
+    }
+
+    pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query_as::<_, DeviceRow>(
+            "SELECT id, name, key_prefix, created_at, revoked_at FROM devices ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Device::from).collect())
+    }
+
+    /// Revokes a device's key at once; returns whether a live device of that name existed.
+    pub async fn revoke_device(&self, name: &DeviceName, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

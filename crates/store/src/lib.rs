@@ -1,0 +1,160 @@
+//! The garage's database: [`Store`] over SQLite, holding [`Device`]s (with hashed [`ApiKey`]s) and a
+//! [`ClassificationRecord`] for every classification request.
+//!
+//! Architecture invariants: the schema changes only through `migrations/`; an API key's plain text
+//! exists only in the value returned by [`Store::add_device`]; times are passed in, never read here.
+
+mod devices;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a device named {0:?} already exists")]
+    DuplicateDevice(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The one handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// File name of the embedded database inside the data directory.
+pub const DATABASE_FILE: &str = "valet.sqlite3";
+
+impl Store {
+    /// Opens (creating if needed) `valet.sqlite3` in `data_dir` and brings its schema up to date.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DATABASE_FILE))
+            .create_if_missing(true)
+            // WAL lets the dashboard read while a camera's record is written.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        Self::connect(options, 8).await
+    }
+
+    /// A private database that lives as long as the store (tests, one-shot commands).
+    pub async fn open_in_memory() -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: every connection to `:memory:` would be a different database.
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Store, StoreError> {
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Readiness: the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn record_classification(&self, record: &ClassificationRecord) -> Result<i64, StoreError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO classifications (device_id, received_at, bytes, width, height, label, p_occupied,
+                                          outcome, receive_ms, decode_ms, model_ms, total_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(record.device.0)
+        .bind(record.received_at)
+        .bind(record.bytes as i64)
+        .bind(record.width.map(i64::from))
+        .bind(record.height.map(i64::from))
+        .bind(&record.label)
+        .bind(record.p_occupied)
+        .bind(&record.outcome)
+        .bind(record.receive_ms)
+        .bind(record.decode_ms)
+        .bind(record.model_ms)
+        .bind(record.total_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The most recent records first.
+    pub async fn recent_classifications(&self, limit: u32) -> Result<Vec<ClassificationRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, ClassificationRow>(
+            "SELECT device_id, received_at, bytes, width, height, label, p_occupied, outcome,
+                    receive_ms, decode_ms, model_ms, total_ms
+             FROM classifications ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(ClassificationRecord::from).collect())
+    }
+}
+
+/// What the garage keeps about one classification request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClassificationRecord {
+    pub device: DeviceId,
+    pub received_at: DateTime<Utc>,
+    pub bytes: u64,
+    /// Source dimensions; `None` when the image was refused before its header was read.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub label: Option<String>,
+    pub p_occupied: Option<f64>,
+    /// `ok`, or the error code the device was answered with.
+    pub outcome: String,
+    pub receive_ms: f64,
+    pub decode_ms: Option<f64>,
+    pub model_ms: Option<f64>,
+    pub total_ms: f64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClassificationRow {
+    device_id: i64,
+    received_at: DateTime<Utc>,
+    bytes: i64,
+    width: Option<i64>,
+    height: Option<i64>,
+    label: Option<String>,
+    p_occupied: Option<f64>,
+    outcome: String,
+    receive_ms: f64,
+    decode_ms: Option<f64>,
+    model_ms: Option<f64>,
+    total_ms: f64,
+}
+
+impl From<ClassificationRow> for ClassificationRecord {
+    fn from(row: ClassificationRow) -> Self {
+        ClassificationRecord {
+            device: DeviceId(row.device_id),
+            received_at: row.received_at,
+            bytes: row.bytes as u64,
+            width: row.width.map(|w| w as u32),
+            height: row.height.map(|h| h as u32),
+            label: row.label,
+            p_occupied: row.p_occupied,
+            outcome: row.outcome,
+            receive_ms: row.receive_ms,
+            decode_ms: row.decode_ms,
+            model_ms: row.model_ms,
+            total_ms: row.total_ms,
+        }
+    }
+}

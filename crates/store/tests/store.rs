@@ -1,0 +1,79 @@
+//! The store against a real SQLite file: devices, keys and classification records.
+
+use chrono::{TimeZone, Utc};
+use valet_store::{ClassificationRecord, DeviceName, Store, StoreError};
+
+fn noon() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn a_device_key_authenticates_only_its_device_and_is_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let (gate, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), noon()).await.unwrap();
+    let (_, other) = store.add_device(&DeviceName::parse("bay-cam").unwrap(), noon()).await.unwrap();
+    assert_ne!(key, other);
+
+    assert_eq!(store.device_by_key(key.expose()).await.unwrap().unwrap().id, gate.id);
+    assert!(store.device_by_key("valet_wrong").await.unwrap().is_none());
+
+    drop(store);
+    let raw = std::fs::read(dir.path().join(valet_store::DATABASE_FILE)).unwrap();
+    let needle = key.expose().as_bytes();
+    assert!(!raw.windows(needle.len()).any(|w| w == needle), "the plain key must not be on disk");
+}
+
+#[tokio::test]
+async fn a_revoked_key_no_longer_authenticates() {
+    let store = Store::open_in_memory().await.unwrap();
+    let name = DeviceName::parse("gate-1").unwrap();
+    let (_, key) = store.add_device(&name, noon()).await.unwrap();
+    assert!(store.revoke_device(&name, noon()).await.unwrap());
+    assert!(store.device_by_key(key.expose()).await.unwrap().is_none());
+    assert!(!store.revoke_device(&name, noon()).await.unwrap(), "revoking twice finds no live device");
+}
+
+#[tokio::test]
+async fn a_second_device_with_the_same_name_is_refused() {
+    let store = Store::open_in_memory().await.unwrap();
+    let name = DeviceName::parse("gate-1").unwrap();
+    store.add_device(&name, noon()).await.unwrap();
+    let err = store.add_device(&name, noon()).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateDevice(ref n) if n == "gate-1"), "{err}");
+}
+
+#[test]
+fn device_names_are_short_and_plain() {
+    assert!(DeviceName::parse("level-2.bay_cam-07").is_ok());
+    for bad in ["", "has space", "semi;colon", &"x".repeat(65)] {
+        assert!(DeviceName::parse(bad).is_err(), "{bad:?} should be refused");
+    }
+}
+
+#[tokio::test]
+async fn a_classification_record_survives_reopening_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = {
+        let store = Store::open(dir.path()).await.unwrap();
+        let (cam, _) = store.add_device(&DeviceName::parse("cam").unwrap(), noon()).await.unwrap();
+        let record = ClassificationRecord {
+            device: cam.id,
+            received_at: noon(),
+            bytes: 205_000,
+            width: Some(1024),
+            height: Some(768),
+            label: Some("occupied".into()),
+            p_occupied: Some(0.97),
+            outcome: "ok".into(),
+            receive_ms: 1.5,
+            decode_ms: Some(4.0),
+            model_ms: Some(0.3),
+            total_ms: 6.0,
+        };
+        store.record_classification(&record).await.unwrap();
+        record
+    };
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.recent_classifications(10).await.unwrap(), vec![record]);
+}
