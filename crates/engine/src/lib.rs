@@ -105,8 +105,7 @@ pub struct RtenNetwork {
 impl RtenNetwork {
     /// Loads an ONNX (or `.rten`) model that is bundled into the binary.
     pub fn from_static(name: &str, bytes: &'static [u8]) -> Result<RtenNetwork, EngineError> {
-        let model =
-            rten::Model::load_static_slice(bytes).map_err(|e| EngineError::Load(format!("{name}: {e}")))?;
+        let model = rten::Model::load_static_slice(bytes).map_err(|e| EngineError::Load(format!("{name}: {e}")))?;
         Ok(RtenNetwork { model, name: name.to_owned() })
     }
 
@@ -129,10 +128,8 @@ impl Network for RtenNetwork {
             return Ok(Logits { rows: 0, cols: 0, data: Vec::new() });
         }
         let input = rten_tensor::NdTensorView::from_data(batch.shape, batch.data());
-        let output = self
-            .model
-            .run_one(input.into(), None)
-            .map_err(|e| EngineError::Run(format!("{}: {e}", self.name)))?;
+        let output =
+            self.model.run_one(input.into(), None).map_err(|e| EngineError::Run(format!("{}: {e}", self.name)))?;
         let output = output
             .into_tensor::<f32>()
             .ok_or_else(|| EngineError::Shape(format!("{}: output is not f32", self.name)))?;

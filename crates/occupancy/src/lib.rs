@@ -1,0 +1,211 @@
+//! Is this parking space occupied? [`OccupancyClassifier`] turns space patches (RGB pixels, never
+//! paths) into [`Verdict`]s; [`Confusion`] scores verdicts against labels.
+//!
+//! The bundled model (`models/occupancy.onnx`) and its sidecar (`models/occupancy.json`) are compiled
+//! into the binary, so `valet` runs with no files beside it. The sidecar is the preprocessing
+//! contract shared with `training/occupancy`: input size, per-channel mean and standard deviation,
+//! label order.
+//!
+//! Architecture invariant: preprocessing here is byte-for-byte the training side's (Pillow bilinear
+//! resize, /255, normalise, NCHW); `tests/golden.rs` pins it with committed logits.
+
+mod score;
+
+use std::fmt;
+
+use image::RgbImage;
+use serde::Deserialize;
+use valet_engine::{Batch, EngineError, Network, RtenNetwork};
+
+pub use score::{Confusion, PerClass};
+
+static OCCUPANCY_ONNX: &[u8] = include_bytes!("../../../models/occupancy.onnx");
+static OCCUPANCY_SPEC: &str = include_str!("../../../models/occupancy.json");
+static MALEXNET_ONNX: &[u8] = include_bytes!("../../../models/malexnet.onnx");
+static MALEXNET_SPEC: &str = include_str!("../../../models/malexnet.json");
+
+/// Patches per inference call: large enough to amortise per-call overhead, small enough to keep a
+/// 224² batch of the reference model within a few tens of MB.
+pub const MAX_BATCH: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpaceState {
+    Free,
+    Occupied,
+}
+
+impl SpaceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpaceState::Free => "free",
+            SpaceState::Occupied => "occupied",
+        }
+    }
+}
+
+impl fmt::Display for SpaceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The classifier's answer for one patch.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Verdict {
+    pub state: SpaceState,
+    /// Softmax probability that the space is occupied, in `[0, 1]`.
+    pub p_occupied: f32,
+}
+
+impl Verdict {
+    fn from_logits(logits: &[f32]) -> Verdict {
+        // Index 0 is free, 1 is occupied (checked against the sidecar's labels at load time).
+        let p_occupied = 1.0 / (1.0 + (logits[0] - logits[1]).exp());
+        let state = if p_occupied >= 0.5 { SpaceState::Occupied } else { SpaceState::Free };
+        Verdict { state, p_occupied }
+    }
+
+    /// How sure the classifier is of its own state, in `[0.5, 1]`.
+    pub fn confidence(&self) -> f32 {
+        self.p_occupied.max(1.0 - self.p_occupied)
+    }
+}
+
+/// The preprocessing contract written by training beside each model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelSpec {
+    pub model: String,
+    pub input_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub labels: Vec<String>,
+    pub resize: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("invalid model sidecar: {0}")]
+    Spec(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl ModelSpec {
+    pub fn parse(json: &str) -> Result<ModelSpec, ClassifyError> {
+        let spec: ModelSpec = serde_json::from_str(json).map_err(|e| ClassifyError::Spec(e.to_string()))?;
+        if spec.labels != ["free", "occupied"] {
+            return Err(ClassifyError::Spec(format!("labels must be [free, occupied], got {:?}", spec.labels)));
+        }
+        if spec.resize != "pillow-bilinear" {
+            return Err(ClassifyError::Spec(format!("unknown resize {:?}", spec.resize)));
+        }
+        if !(8..=512).contains(&spec.input_size) || spec.std.iter().any(|s| *s <= 0.0) {
+            return Err(ClassifyError::Spec(format!(
+                "input size {} or std {:?} out of range",
+                spec.input_size, spec.std
+            )));
+        }
+        Ok(spec)
+    }
+}
+
+/// A trained occupancy network plus its preprocessing.
+#[derive(Debug)]
+pub struct OccupancyClassifier {
+    network: Box<dyn Network>,
+    spec: ModelSpec,
+}
+
+impl OccupancyClassifier {
+    /// The model Valet ships with.
+    pub fn bundled() -> Result<OccupancyClassifier, ClassifyError> {
+        Self::from_static("occupancy", OCCUPANCY_ONNX, OCCUPANCY_SPEC)
+    }
+
+    /// The faithful mAlexNet (Amato et al. 2017, without LRN): the reference the bundled model is
+    /// measured against.
+    pub fn reference_malexnet() -> Result<OccupancyClassifier, ClassifyError> {
+        Self::from_static("malexnet", MALEXNET_ONNX, MALEXNET_SPEC)
+    }
+
+    fn from_static(name: &str, onnx: &'static [u8], spec: &str) -> Result<OccupancyClassifier, ClassifyError> {
+        let spec = ModelSpec::parse(spec)?;
+        Ok(OccupancyClassifier { network: Box::new(RtenNetwork::from_static(name, onnx)?), spec })
+    }
+
+    /// Any engine, for instance a stand-in network in tests.
+    pub fn with_network(network: Box<dyn Network>, spec: ModelSpec) -> OccupancyClassifier {
+        OccupancyClassifier { network, spec }
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Resizes and normalises patches into one NCHW batch, exactly as training does.
+    pub fn preprocess(&self, patches: &[RgbImage]) -> Batch {
+        let side = self.spec.input_size;
+        let plane = (side * side) as usize;
+        let mut data = vec![0.0f32; patches.len() * 3 * plane];
+        for (patch, out) in patches.iter().zip(data.chunks_exact_mut(3 * plane)) {
+            let resized;
+            let pixels = if patch.dimensions() == (side, side) {
+                patch
+            } else {
+                resized = valet_imaging::resize_rgb(patch, side, side);
+                &resized
+            };
+            // Precompute per-channel scale and offset: (v/255 - mean)/std = v*scale + offset.
+            let scale = self.spec.std.map(|s| 1.0 / (255.0 * s));
+            let offset: [f32; 3] = std::array::from_fn(|c| -self.spec.mean[c] / self.spec.std[c]);
+            for (i, px) in pixels.pixels().enumerate() {
+                for c in 0..3 {
+                    out[c * plane + i] = f32::from(px.0[c]) * scale[c] + offset[c];
+                }
+            }
+        }
+        Batch::new([patches.len(), 3, side as usize, side as usize], data).expect("shape matches data")
+    }
+
+    /// Classifies patches of any size, in batches of at most [`MAX_BATCH`].
+    pub fn classify(&self, patches: &[RgbImage]) -> Result<Vec<Verdict>, ClassifyError> {
+        let mut verdicts = Vec::with_capacity(patches.len());
+        for chunk in patches.chunks(MAX_BATCH) {
+            let logits = self.network.infer(&self.preprocess(chunk))?;
+            verdicts.extend(logits.iter().map(Verdict::from_logits));
+        }
+        Ok(verdicts)
+    }
+
+    /// Raw logits for an already preprocessed batch (golden tests, benchmarks).
+    pub fn logits(&self, batch: &Batch) -> Result<valet_engine::Logits, ClassifyError> {
+        Ok(self.network.infer(batch)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_logits_are_a_coin_toss_and_the_larger_logit_wins() {
+        assert_eq!(Verdict::from_logits(&[1.0, 1.0]).p_occupied, 0.5);
+        assert_eq!(Verdict::from_logits(&[0.0, 3.0]).state, SpaceState::Occupied);
+        assert_eq!(Verdict::from_logits(&[3.0, 0.0]).state, SpaceState::Free);
+        assert!(Verdict::from_logits(&[0.0, 3.0]).confidence() > 0.95);
+    }
+
+    #[test]
+    fn a_sidecar_with_other_labels_is_refused() {
+        let json = r#"{"model":"m.onnx","input_size":64,"mean":[0,0,0],"std":[1,1,1],
+                       "labels":["busy","free"],"resize":"pillow-bilinear"}"#;
+        assert!(ModelSpec::parse(json).unwrap_err().to_string().contains("labels"));
+    }
+
+    #[test]
+    fn the_bundled_sidecars_parse() {
+        ModelSpec::parse(OCCUPANCY_SPEC).unwrap();
+        ModelSpec::parse(MALEXNET_SPEC).unwrap();
+    }
+}

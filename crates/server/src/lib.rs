@@ -1,0 +1,84 @@
+//! `valet serve`: the HTTP API ([`router`]), its layered [`Settings`], and a connection loop
+//! ([`serve`]) that survives junk on the port and shuts down gracefully.
+//!
+//! Request flow: connection loop (timeouts, peer address) → tower layers (tracing, body limit) →
+//! route → [`auth::AuthedDevice`] → handler (parse → call → map) → [`error::ApiError`] on failure.
+//!
+//! Architecture invariants: CPU-heavy work (decode, inference) never runs on the async executor, and
+//! at most `decode_concurrency` images are decoded at once, so a burst of huge uploads cannot exhaust
+//! memory; every authenticated classification request leaves a row in the store, answered or not.
+
+pub mod api;
+mod auth;
+mod error;
+mod routes;
+mod serve;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use valet_imaging::DecodeLimits;
+use valet_occupancy::OccupancyClassifier;
+use valet_store::Store;
+
+pub use routes::router;
+pub use serve::{serve, shutdown_signal};
+pub use settings::Settings;
+
+/// Everything a request handler may touch; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    classifier: OccupancyClassifier,
+    limits: DecodeLimits,
+    max_body_bytes: u64,
+    body_timeout: Duration,
+    decode_permits: Semaphore,
+}
+
+impl AppState {
+    pub fn new(store: Store, classifier: OccupancyClassifier, settings: &Settings) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                classifier,
+                limits: settings.decode_limits(),
+                max_body_bytes: settings.max_body_bytes,
+                body_timeout: Duration::from_secs(settings.body_timeout_secs),
+                decode_permits: Semaphore::new(settings.decode_concurrency.max(1)),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}
+
+/// Opens the store, loads the bundled model, binds the port and serves until `shutdown` resolves.
+/// `on_ready` receives the bound address (port 0 picks a free one).
+pub async fn run(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let store = Store::open(&settings.data_dir)
+        .await
+        .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
+    let classifier = OccupancyClassifier::bundled().context("loading the bundled occupancy model")?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(store, classifier, &settings);
+    on_ready(addr);
+    serve(listener, router(state), &settings, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The HTTP API: routes through `oneshot` (no socket), then the connection loop on a real socket
+//! with the junk that reaches a public port.
+
+mod connections;
+mod helpers;
+mod routes;

@@ -1,0 +1,147 @@
+//! `valet eval occupancy DIR`: accuracy, per-class precision/recall, confusion matrix, ms per patch.
+//!
+//! DIR holds `busy/` and `free/` folders (CNRPark layout), possibly nested per camera
+//! (`A/busy/…`, `B/free/…`); a file's label is its nearest `busy`/`free` ancestor.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use serde_json::json;
+use valet_imaging::DecodeLimits;
+use valet_occupancy::{Confusion, MAX_BATCH, OccupancyClassifier, SpaceState};
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Space patches in `busy/` and `free/` folders.
+    Occupancy {
+        dir: PathBuf,
+        /// Which bundled network to measure.
+        #[arg(long, value_enum, default_value_t = Model::Occupancy)]
+        model: Model,
+        /// The last line is one JSON object with n, accuracy, ms_per_patch and the rest.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Model {
+    /// The model Valet ships with.
+    Occupancy,
+    /// The faithful mAlexNet reference (224², no LRN).
+    Malexnet,
+}
+
+pub fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+    let EvalCommand::Occupancy { dir, model, json } = cmd;
+    let classifier = match model {
+        Model::Occupancy => OccupancyClassifier::bundled()?,
+        Model::Malexnet => OccupancyClassifier::reference_malexnet()?,
+    };
+    let mut labelled = Vec::new();
+    collect(&dir, None, &mut labelled)?;
+    labelled.sort_by(|a, b| a.0.cmp(&b.0));
+    if labelled.is_empty() {
+        bail!("no images under {} in busy/ or free/ folders", dir.display());
+    }
+
+    let limits = DecodeLimits::default();
+    let mut confusion = Confusion::default();
+    let (mut decode_s, mut model_s) = (0.0, 0.0);
+    let mut unreadable = Vec::new();
+    for chunk in labelled.chunks(MAX_BATCH) {
+        let t = Instant::now();
+        let mut patches = Vec::with_capacity(chunk.len());
+        let mut truths = Vec::with_capacity(chunk.len());
+        for (path, truth) in chunk {
+            let read = std::fs::read(path).map_err(anyhow::Error::from);
+            match read.and_then(|b| Ok(valet_imaging::decode(&b, &limits)?)) {
+                Ok(decoded) => {
+                    patches.push(decoded.image);
+                    truths.push(*truth);
+                }
+                Err(e) => unreadable.push(format!("{}: {e:#}", path.display())),
+            }
+        }
+        decode_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let verdicts = classifier.classify(&patches)?;
+        model_s += t.elapsed().as_secs_f64();
+        for (truth, verdict) in truths.iter().zip(verdicts) {
+            confusion.add(*truth, verdict.state);
+        }
+    }
+
+    let n = confusion.total();
+    let ms_per_patch = model_s * 1e3 / n.max(1) as f64;
+    let decode_ms_per_patch = decode_s * 1e3 / n.max(1) as f64;
+    let accuracy = confusion.accuracy().unwrap_or(0.0);
+    let occupied = confusion.class(SpaceState::Occupied);
+    let free = confusion.class(SpaceState::Free);
+    let pct = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{:.2} %", v * 100.0));
+
+    println!(
+        "{} patches in {} ({} occupied, {} free), model {}",
+        n,
+        dir.display(),
+        occupied.support,
+        free.support,
+        classifier.spec().model
+    );
+    for line in &unreadable {
+        println!("  unreadable: {line}");
+    }
+    println!("accuracy   {}", pct(Some(accuracy)));
+    println!("           precision   recall     support");
+    println!("occupied   {:<11} {:<10} {}", pct(occupied.precision), pct(occupied.recall), occupied.support);
+    println!("free       {:<11} {:<10} {}", pct(free.precision), pct(free.recall), free.support);
+    println!("confusion (rows: truth, columns: predicted)");
+    println!("           free      occupied");
+    println!("free       {:<9} {}", confusion.counts[0][0], confusion.counts[0][1]);
+    println!("occupied   {:<9} {}", confusion.counts[1][0], confusion.counts[1][1]);
+    println!(
+        "ms per patch: model {ms_per_patch:.3} (preprocess + inference, batches of {MAX_BATCH}); decode {decode_ms_per_patch:.3}"
+    );
+    if json {
+        println!(
+            "{}",
+            json!({
+                "n": n,
+                "accuracy": accuracy,
+                "ms_per_patch": ms_per_patch,
+                "decode_ms_per_patch": decode_ms_per_patch,
+                "model": classifier.spec().model,
+                "occupied": occupied,
+                "free": free,
+                "confusion": { "rows": "truth", "columns": "predicted", "order": ["free", "occupied"], "counts": confusion.counts },
+                "unreadable": unreadable.len(),
+            })
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every image below `dir` whose nearest labelled ancestor is `busy`/`occupied` or `free`/`empty`.
+fn collect(dir: &Path, label: Option<SpaceState>, out: &mut Vec<(PathBuf, SpaceState)>) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        if path.is_dir() {
+            let here = match name.as_str() {
+                "busy" | "occupied" => Some(SpaceState::Occupied),
+                "free" | "empty" => Some(SpaceState::Free),
+                _ => label,
+            };
+            collect(&path, here, out)?;
+        } else if let Some(state) = label
+            && [".jpg", ".jpeg", ".png"].iter().any(|ext| name.ends_with(ext))
+        {
+            out.push((path, state));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `valet`: one binary for the whole garage. Parsing is two steps (clap flags → resolved settings);
+//! every subcommand is a thin shell over the library crates.
+
+mod bench;
+mod classify;
+mod devices;
+mod eval;
+mod report;
+mod send;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use valet_server::Settings;
+use valet_server::settings::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "valet", version, about = "A parking structure with nobody in the booth.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the garage: HTTP API, SQLite database and bundled models in one process.
+    Serve {
+        #[command(flatten)]
+        place: Place,
+        /// Address to listen on (env VALET_LISTEN; default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Register, list or revoke the cameras and gates allowed to post.
+    #[command(subcommand)]
+    Devices(devices::DevicesCommand),
+    /// Upload images to a running server and print its answers with the timings.
+    Send(send::SendArgs),
+    /// Classify space images locally with the bundled model (no server).
+    Classify(classify::ClassifyArgs),
+    /// Measure a model on labelled data.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Reproduce published measurements.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Where the garage's configuration and data live.
+#[derive(Debug, Clone, clap::Args)]
+struct Place {
+    /// Data directory holding the SQLite database (env VALET_DATA_DIR; default ./valet-data).
+    #[arg(long = "data")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (env VALET_CONFIG; default ./valet.toml when present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Place {
+    /// Flags override the file and the environment.
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            settings.data_dir = dir.clone();
+        }
+        Ok(settings)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { place, listen } => {
+            let mut settings = place.settings()?;
+            if let Some(listen) = listen {
+                settings.listen = listen;
+            }
+            init_logging(settings.log_format, "info");
+            let data_dir = settings.data_dir.clone();
+            valet_server::run(settings, valet_server::shutdown_signal(), |addr| {
+                println!("Valet is serving on http://{addr} (data in {})", data_dir.display());
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Devices(cmd) => {
+            init_logging(LogFormat::Text, "warn");
+            devices::run(cmd).await
+        }
+        Command::Send(args) => {
+            init_logging(LogFormat::Text, "warn");
+            send::run(args).await
+        }
+        Command::Classify(args) => classify::run(args),
+        Command::Eval(cmd) => eval::run(cmd),
+        Command::Bench(cmd) => {
+            init_logging(LogFormat::Text, "warn");
+            bench::run(cmd).await
+        }
+    }
+}
+
+/// Logs go to stderr so that stdout stays for answers (and `--json`).
+fn init_logging(format: LogFormat, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VALET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
