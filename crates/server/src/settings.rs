@@ -81,7 +81,8 @@ impl Settings {
                 }
                 figment = figment.merge(Toml::file_exact(path));
             }
-            None => figment = figment.merge(Toml::file_exact("valet.toml")),
+            None if Path::new(IMPLICIT_CONFIG).is_file() => figment = figment.merge(Toml::file_exact(IMPLICIT_CONFIG)),
+            None => {}
         }
         figment.merge(Env::prefixed("VALET_").only(&KEYS)).extract().map_err(Box::new)
     }
@@ -94,6 +95,9 @@ impl Settings {
         }
     }
 }
+
+/// Read when present in the working directory and no file is named.
+const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
 const KEYS: [&str; 9] = [
@@ -122,6 +126,14 @@ mod tests {
             assert_eq!(s.listen, "0.0.0.0:9000".parse().unwrap());
             assert_eq!(s.max_body_bytes, 2000);
             assert_eq!(s.body_timeout_secs, Settings::default().body_timeout_secs);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn without_a_config_file_the_defaults_apply() {
+        figment::Jail::expect_with(|_| {
+            assert_eq!(Settings::load(None).map_err(|e| *e)?, Settings::default());
             Ok(())
         });
     }
