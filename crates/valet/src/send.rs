@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -47,7 +46,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Sent {
     pub answer: ClassifyAnswer,
-    /// Client-side: from the first byte handed to the connection to the last.
+    /// Client-side: the round trip less the server's own work (decode, model, bookkeeping), i.e.
+    /// connecting plus moving the request and the answer over the network.
     pub transfer_ms: f64,
     /// Client-side: from the start of the request to the end of the answer.
     pub round_trip_ms: f64,
@@ -97,19 +97,12 @@ impl Uploader {
         progress.set_length(size);
         progress.set_position(0);
 
-        // The body is streamed from disk; the stream notes when its first and last chunks leave.
-        let marks = Arc::new(Mutex::new((None::<Instant>, None::<Instant>)));
-        let stream_marks = marks.clone();
+        // The body is streamed from disk, never held whole; the bar follows the chunks as they leave.
         let bar = progress.clone();
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
-            let mut m = stream_marks.lock().expect("marks lock");
-            let now = Instant::now();
-            m.0.get_or_insert(now);
-            if let Ok(bytes) = &chunk {
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
                 bar.inc(bytes.len() as u64);
             }
-            m.1 = Some(now);
-            chunk
         });
 
         let started = Instant::now();
@@ -126,18 +119,12 @@ impl Uploader {
         let status = response.status();
         let body = response.bytes().await?;
         let round_trip_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (first, last) = *marks.lock().expect("marks lock");
-        let transfer_ms = match (first, last) {
-            (Some(a), Some(b)) => (b - a).as_secs_f64() * 1000.0,
-            _ => 0.0,
-        };
-        Ok((status, Attempt { body, transfer_ms, round_trip_ms }))
+        Ok((status, Attempt { body, round_trip_ms }))
     }
 }
 
 struct Attempt {
     body: bytes::Bytes,
-    transfer_ms: f64,
     round_trip_ms: f64,
 }
 
@@ -145,12 +132,10 @@ fn finish(status: StatusCode, a: Attempt, attempts: u32) -> anyhow::Result<Outco
     if status.is_success() {
         let answer: ClassifyAnswer =
             serde_json::from_slice(&a.body).context("the server's answer is not valid JSON")?;
-        return Ok(Outcome::Answered(Sent {
-            answer,
-            transfer_ms: a.transfer_ms,
-            round_trip_ms: a.round_trip_ms,
-            attempts,
-        }));
+        // Everything the server did not spend working on the image was spent moving bytes.
+        let t = &answer.timings_ms;
+        let transfer_ms = (a.round_trip_ms - (t.total - t.receive)).max(0.0);
+        return Ok(Outcome::Answered(Sent { answer, transfer_ms, round_trip_ms: a.round_trip_ms, attempts }));
     }
     let error = serde_json::from_slice(&a.body).unwrap_or_else(|_| ErrorAnswer {
         error: "http_error".into(),
