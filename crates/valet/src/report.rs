@@ -55,7 +55,7 @@ pub fn failed(path: &Path, message: &str, as_json: bool) {
 }
 
 pub fn dimensions(width: u32, height: u32, format: &str) -> String {
-    format!("{width}×{height} {format} ({:.1} MP)", f64::from(width) * f64::from(height) / 1e6)
+    format!("{width}×{height} {format} ({:.2} MP)", f64::from(width) * f64::from(height) / 1e6)
 }
 
 pub fn bytes(n: u64) -> String {
