@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
 """Short CPU fine-tune of the shipped OccNet-64 for more robust FREE-space recognition on unseen lots.
 
-    training/.venv/bin/python training/occupancy/finetune.py --out /tmp/occ-candidate
+One command (train 6 epochs on CPU, about 5 min on the 2-core box, then export, golden files, evaluate incl. PKLot):
+
+    training/.venv/bin/python training/occupancy/finetune.py --out /tmp/occ-candidate --threads 1 --pklot
+
+(the defaults are the candidate's recipe: --epochs 6 --lr 5e-4 --synth 0.25 --extra 0.25 --edge 0.3 --seed 7;
+the candidate was made as `... --out /tmp/occ-cand-a --threads 1 --train-only` then
+`... --load /tmp/occ-cand-a --out /tmp/occ-candidate --pklot`, which exports + evaluates without training).
+It never writes into models/; copy the files from --out by hand to ship.
 
 Recipe: start from models/occupancy.pt (architecture, 64x64 input, mean/std, logits [free, occupied] unchanged),
-train on the same CNRPark-A `train` split with the same augmentation as train.py (occ.augment_batch pieces,
---synth 0.25 asphalt/lines) PLUS extra synthetic data generated here (no external data, no PKLot):
+train on the same CNRPark-A `train` split with the same augmentation as train.py (occ.paint_lines,
+occ.synth_batch with --synth 0.25, occ.geometric, occ.photometric, occ.jpeg) PLUS extra synthetic data generated
+here (no external data, no PKLot):
   - varied ground: asphalt / concrete slabs / reddish / greenish tints, multi-scale texture, gravel speckle,
     oil stains (elongated blobs), repair patches, tyre marks, dappled tree shadows;
   - painted bay lines (occ.paint_lines; geometric() adds perspective, rotation, flips);
@@ -13,12 +21,17 @@ train on the same CNRPark-A `train` split with the same augmentation as train.py
   - partial neighbouring cars at the patch edges (a real busy patch shifted so only 10-30 % shows), label FREE;
   - matching OCCUPIED composites (real car centre on the same synthetic ground + the same shadows/edge cars), so
     ground texture alone is no cue.
-A fraction --extra of each batch is replaced by these (half free, half occupied); --edge of the real free
-patches get an edge car / cast shadow. Class-balanced cross-entropy (inverse frequency in the batch),
-label smoothing 0.05, AdamW wd 5e-4, cosine LR from --lr, --epochs epochs, batch 128.
-Selection uses held-out camera A only (val, val_slot_only, val_time_only are printed every epoch; the last
-epoch is kept). Export/golden files exactly like train.py, written into --out (never into models/).
-PKLot is evaluated only with --pklot (for the one final candidate).
+A fraction --extra of each batch is replaced by these (half free, half occupied); a fraction --edge of the real
+free patches get an edge car, and independently a cast shadow (label stays free). Class-balanced cross-entropy
+(inverse class frequency in each batch), label smoothing 0.05, AdamW wd 5e-4, one-cycle LR (10 % warm-up) peaking
+at --lr, batch 128. The last epoch is kept.
+
+Selection used held-out camera A only (val must stay 100 %, val_slot_only >= 98.5 %). Four variants were trained:
+  a: lr 5e-4, extra 0.25, edge 0.3, 6 ep, seed 7  -> val 100 %, val_slot_only 98.97 %, val_time_only 100 %  (chosen)
+  b: lr 1e-3, extra 0.4,  edge 0.4, 6 ep, seed 7  -> 100 / 98.73 / 100
+  c: lr 5e-4, extra 0.4,  edge 0.4, 8 ep, seed 8  -> 100 / 98.02 / 100 (fails the rule)
+  d: lr 3e-4, extra 0.3,  edge 0.3, 8 ep, seed 11 -> 100 / 98.49 / 100 (fails the rule)
+PKLot was evaluated only for the chosen one (--pklot): warp 89.92 %, bbox 89.67 % (shipped: 85.00 %, 82.83 %).
 """
 import argparse
 import json
@@ -204,10 +217,11 @@ def main():
     ap.add_argument("--edge", type=float, default=0.3)
     ap.add_argument("--no-balance", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pklot", action="store_true", help="also evaluate PKLot (final candidate only)")
     ap.add_argument("--train-only", action="store_true", help="save checkpoint, no export")
     ap.add_argument("--preview", help="write a PNG grid of augmented batch and exit")
+    ap.add_argument("--load", help="skip training: load DIR/occupancy.pt (a fine-tuned checkpoint), export + evaluate")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -235,6 +249,17 @@ def main():
             grid[r_ * (size + 4):r_ * (size + 4) + size, c_ * (size + 4):c_ * (size + 4) + size] = tile
         Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2)).save(args.preview)
         return
+    if args.load:
+        ck2 = torch.load(Path(args.load) / "occupancy.pt", map_location="cpu")
+        model.load_state_dict(ck2["state_dict"])
+        ft = ck2["finetune"]
+        secs, hist = ft["seconds"], ft.get("history", [])
+        for k in ("epochs", "lr", "batch", "synth", "extra", "edge", "no_balance", "seed", "threads"):
+            setattr(args, k, ft[k])
+        T.log(f"loaded {args.load}/occupancy.pt (fine-tuned {secs:.0f}s)")
+        if Path(args.load).resolve() != out.resolve():
+            shutil.copy(Path(args.load) / "occupancy.pt", out / "occupancy.pt")
+        return export(args, out, model, ck, size, data, masks, train_idx, secs, hist)
     base = heldout(model, data, masks, size)
     T.log("start  " + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in base.items()))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
@@ -261,7 +286,7 @@ def main():
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
             correct += int((out_.argmax(1) == y).sum())
             n += len(idx)
         r = heldout(model, data, masks, size)
@@ -273,10 +298,14 @@ def main():
     model.eval()
     torch.save({"state_dict": model.state_dict(), "train_seconds": ck["train_seconds"] + secs, "epochs": ck["epochs"] + args.epochs,
                 "device": f"{ck['device']} + cpu fine-tune", "size": size, "seed": ck.get("seed"), "synth": ck.get("synth"),
-                "width": list(model.width), "finetune": {**vars(args), "seconds": secs, "init": args.init}},
+                "width": list(model.width), "finetune": {**vars(args), "seconds": secs, "init": args.init, "history": hist}},
                out / "occupancy.pt")
     if args.train_only:
         return
+    export(args, out, model, ck, size, data, masks, train_idx, secs, hist)
+
+
+def export(args, out, model, ck, size, data, masks, train_idx, secs, hist):
     # export exactly like train.py (T.MODELS redirected to --out; patch.png copied from models/golden)
     (out / "golden").mkdir(exist_ok=True)
     shutil.copy(T.MODELS / "golden" / "patch.png", out / "golden" / "patch.png")
@@ -299,7 +328,7 @@ def main():
         "model": onnx_path.name, "arch": "occnet", "input_size": size, "macs": occ.count_macs(folded, size),
         "params": sum(p.numel() for p in folded.parameters()), "onnx_bytes": onnx_path.stat().st_size,
         "onnx_ops": ops, "train_seconds": round(ck["train_seconds"] + secs, 1), "finetune_seconds": round(secs, 1),
-        "epochs": ck["epochs"] + args.epochs, "finetune": {k: v for k, v in vars(args).items()},
+        "epochs": ck["epochs"] + args.epochs, "finetune": {k: v for k, v in vars(args).items() if k not in ("preview",)},
         "finetune_history_heldout": hist, "width": list(model.width), "train_patches": int(len(train_idx)),
         "onnx_check": ver, "onnx_check_vs_unfolded": ver_unfolded, "golden_logits": gold["logits"],
         "protocol": {"held_out_times": occ.HELD_TIMES, "held_out_slots": sorted(occ.HELD_SLOTS),
