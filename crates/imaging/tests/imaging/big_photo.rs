@@ -14,19 +14,30 @@ use valet_imaging::{DecodeLimits, decode};
 const CHILD: &str = "VALET_IMAGING_CHILD";
 const MIB: u64 = 1 << 20;
 
+/// In the child process (the test binary re-run with `CHILD` naming a file): decode the file and
+/// print what came out and the peak RSS for the parent to read. Returns whether this is the child.
+fn decoded_as_child() -> bool {
+    let Ok(path) = std::env::var(CHILD) else { return false };
+    let bytes = std::fs::read(path).unwrap();
+    let decoded = decode(&bytes, &DecodeLimits::default()).unwrap();
+    println!("DECODED {}x{} at 1/{}", decoded.image.width(), decoded.image.height(), decoded.scale_denominator);
+    report_peak_rss();
+    true
+}
+
+fn can_measure_memory() -> bool {
+    let can = peak_rss_bytes().is_some();
+    if !can {
+        println!("skipped: peak RSS is read from /proc/self/status, which this OS lacks");
+    }
+    can
+}
+
 #[test]
 fn the_162_megapixel_prototype_photo_decodes_downscaled_in_under_512_mb() {
-    if let Ok(path) = std::env::var(CHILD) {
-        let bytes = std::fs::read(path).unwrap();
-        let decoded = decode(&bytes, &DecodeLimits::default()).unwrap();
-        println!("DECODED {}x{} at 1/{}", decoded.image.width(), decoded.image.height(), decoded.scale_denominator);
-        report_peak_rss();
+    if decoded_as_child() || !can_measure_memory() {
         return;
     }
-    let Some(_) = peak_rss_bytes() else {
-        println!("skipped: peak RSS is read from /proc/self/status, which this OS lacks");
-        return;
-    };
     let file = PROTOTYPE_FILES[3];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photo-162mp.jpg");
@@ -47,17 +58,9 @@ fn the_162_megapixel_prototype_photo_decodes_downscaled_in_under_512_mb() {
 
 #[test]
 fn a_12_megapixel_progressive_jpeg_decodes_at_full_size_in_under_200_mb() {
-    if let Ok(path) = std::env::var(CHILD) {
-        let bytes = std::fs::read(path).unwrap();
-        let decoded = decode(&bytes, &DecodeLimits::default()).unwrap();
-        println!("DECODED {}x{} at 1/{}", decoded.image.width(), decoded.image.height(), decoded.scale_denominator);
-        report_peak_rss();
+    if decoded_as_child() || !can_measure_memory() {
         return;
     }
-    let Some(_) = peak_rss_bytes() else {
-        println!("skipped: peak RSS is read from /proc/self/status, which this OS lacks");
-        return;
-    };
     let (width, height) = (4000u16, 3000u16);
     let raster: Vec<u8> = (0..u32::from(width) * u32::from(height))
         .flat_map(|i| {
