@@ -148,6 +148,9 @@ impl OccupancyClassifier {
         let side = self.spec.input_size;
         let plane = (side * side) as usize;
         let mut data = vec![0.0f32; patches.len() * 3 * plane];
+        // (v/255 - mean)/std folded into one multiply-add per value.
+        let scale = self.spec.std.map(|s| 1.0 / (255.0 * s));
+        let offset: [f32; 3] = std::array::from_fn(|c| -self.spec.mean[c] / self.spec.std[c]);
         for (patch, out) in patches.iter().zip(data.chunks_exact_mut(3 * plane)) {
             let resized;
             let pixels = if patch.dimensions() == (side, side) {
@@ -156,9 +159,6 @@ impl OccupancyClassifier {
                 resized = valet_imaging::resize_rgb(patch, side, side);
                 &resized
             };
-            // Precompute per-channel scale and offset: (v/255 - mean)/std = v*scale + offset.
-            let scale = self.spec.std.map(|s| 1.0 / (255.0 * s));
-            let offset: [f32; 3] = std::array::from_fn(|c| -self.spec.mean[c] / self.spec.std[c]);
             for (i, px) in pixels.pixels().enumerate() {
                 for c in 0..3 {
                     out[c * plane + i] = f32::from(px.0[c]) * scale[c] + offset[c];
