@@ -1,4 +1,5 @@
-//! Inference behind one small trait: [`Network`] maps an NCHW [`Batch`] to [`Logits`].
+//! Inference behind one small trait: [`Network`] maps an NCHW [`Batch`] to an [`Output`] tensor
+//! (a classifier's [`Logits`], a detector's heatmaps, a recogniser's per-step scores).
 //!
 //! [`RtenNetwork`] is the default engine (pure Rust, loads `.onnx`, so a fresh machine needs nothing
 //! else). Callers own pre- and post-processing; this crate knows nothing about parking.
@@ -53,6 +54,50 @@ impl fmt::Debug for Batch {
     }
 }
 
+/// What a network answers: one `f32` tensor of any rank, batch first.
+#[derive(Clone, PartialEq)]
+pub struct Output {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl Output {
+    /// `data` must hold exactly the product of `shape` values, in row-major order.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Output, EngineError> {
+        let expected = shape.iter().product::<usize>();
+        if data.len() != expected {
+            return Err(EngineError::Shape(format!(
+                "output of shape {shape:?} needs {expected} values, got {}",
+                data.len()
+            )));
+        }
+        Ok(Output { shape, data })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// The output as one row of scores per item; refuses anything but `[N, K]`.
+    pub fn into_logits(self) -> Result<Logits, EngineError> {
+        Logits::try_from(self)
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output").field("shape", &self.shape).finish_non_exhaustive()
+    }
+}
+
 /// One row of scores per item of the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logits {
@@ -79,6 +124,19 @@ impl Logits {
     }
 }
 
+impl TryFrom<Output> for Logits {
+    type Error = EngineError;
+
+    fn try_from(output: Output) -> Result<Logits, EngineError> {
+        match output.shape[..] {
+            [rows, cols] => Ok(Logits { rows, cols, data: output.data }),
+            // What `infer` answers for an empty batch.
+            [0] => Ok(Logits { rows: 0, cols: 0, data: Vec::new() }),
+            _ => Err(EngineError::Shape(format!("expected [N, K] logits, got {:?}", output.shape))),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("could not load the model: {0}")]
@@ -89,11 +147,12 @@ pub enum EngineError {
     Shape(String),
 }
 
-/// A trained network that turns a batch of images into one row of scores per image.
+/// A trained network that turns a batch of images into one output tensor whose first dimension is
+/// the batch (an empty batch gives an empty output of shape `[0]`).
 ///
 /// Implementations must be safe to call from several threads at once.
 pub trait Network: Send + Sync + fmt::Debug {
-    fn infer(&self, batch: &Batch) -> Result<Logits, EngineError>;
+    fn infer(&self, batch: &Batch) -> Result<Output, EngineError>;
 }
 
 /// [`Network`] on rten, the pure-Rust ONNX runtime.
@@ -123,9 +182,9 @@ impl fmt::Debug for RtenNetwork {
 }
 
 impl Network for RtenNetwork {
-    fn infer(&self, batch: &Batch) -> Result<Logits, EngineError> {
+    fn infer(&self, batch: &Batch) -> Result<Output, EngineError> {
         if batch.is_empty() {
-            return Ok(Logits { rows: 0, cols: 0, data: Vec::new() });
+            return Ok(Output { shape: vec![0], data: Vec::new() });
         }
         let input = rten_tensor::NdTensorView::from_data(batch.shape, batch.data());
         let output =
@@ -134,17 +193,16 @@ impl Network for RtenNetwork {
             .into_tensor::<f32>()
             .ok_or_else(|| EngineError::Shape(format!("{}: output is not f32", self.name)))?;
         let shape = output.shape().to_vec();
-        let [rows, cols] = shape[..] else {
-            return Err(EngineError::Shape(format!("{}: expected [N, K] output, got {shape:?}", self.name)));
-        };
-        if rows != batch.len() {
+        // Every caller indexes the output by batch item, so a model that drops or merges items
+        // is refused here rather than misread there.
+        if shape.first() != Some(&batch.len()) {
             return Err(EngineError::Shape(format!(
-                "{}: {rows} output rows for a batch of {}",
+                "{}: output of shape {shape:?} for a batch of {}",
                 self.name,
                 batch.len()
             )));
         }
-        Ok(Logits { rows, cols, data: output.to_vec() })
+        Ok(Output { shape, data: output.to_vec() })
     }
 }
 
@@ -157,6 +215,22 @@ mod tests {
         assert!(Batch::new([2, 3, 4, 4], vec![0.0; 96]).is_ok());
         let err = Batch::new([2, 3, 4, 4], vec![0.0; 95]).unwrap_err();
         assert!(err.to_string().contains("needs 96 values"), "{err}");
+    }
+
+    #[test]
+    fn only_a_two_dimensional_output_is_logits() {
+        let logits = Output::new(vec![2, 3], (0..6).map(|v| v as f32).collect()).unwrap().into_logits().unwrap();
+        assert_eq!((logits.rows(), logits.cols()), (2, 3));
+        assert_eq!(logits.row(1), [3.0, 4.0, 5.0]);
+        let heatmap = Output::new(vec![1, 5, 2, 2], vec![0.0; 20]).unwrap();
+        assert!(heatmap.into_logits().unwrap_err().to_string().contains("[N, K]"));
+        assert_eq!(Output::new(vec![0], Vec::new()).unwrap().into_logits().unwrap().rows(), 0);
+    }
+
+    #[test]
+    fn an_output_must_hold_exactly_its_shape() {
+        let err = Output::new(vec![1, 4, 8], vec![0.0; 31]).unwrap_err();
+        assert!(err.to_string().contains("needs 32 values"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::fmt;
 
 use image::RgbImage;
 use serde::Deserialize;
-use valet_engine::{Batch, EngineError, Network, RtenNetwork};
+use valet_engine::{Batch, EngineError, Logits, Network, RtenNetwork};
 
 pub use score::{Confusion, PerClass};
 
@@ -172,15 +172,28 @@ impl OccupancyClassifier {
     pub fn classify(&self, patches: &[RgbImage]) -> Result<Vec<Verdict>, ClassifyError> {
         let mut verdicts = Vec::with_capacity(patches.len());
         for chunk in patches.chunks(MAX_BATCH) {
-            let logits = self.network.infer(&self.preprocess(chunk))?;
+            let logits = self.logits(&self.preprocess(chunk))?;
             verdicts.extend(logits.iter().map(Verdict::from_logits));
         }
         Ok(verdicts)
     }
 
-    /// Raw logits for an already preprocessed batch (golden tests, benchmarks).
-    pub fn logits(&self, batch: &Batch) -> Result<valet_engine::Logits, ClassifyError> {
-        Ok(self.network.infer(batch)?)
+    /// Raw logits for an already preprocessed batch (golden tests, benchmarks): one row of
+    /// `[free, occupied]` per patch, or an error.
+    pub fn logits(&self, batch: &Batch) -> Result<Logits, ClassifyError> {
+        let logits = self.network.infer(batch)?.into_logits()?;
+        // A row per patch, two scores per row: anything else would pair verdicts with the wrong
+        // patches or index past a row.
+        if logits.rows() != batch.len() || (logits.rows() > 0 && logits.cols() != 2) {
+            return Err(EngineError::Shape(format!(
+                "{} rows of {} scores for a batch of {}",
+                logits.rows(),
+                logits.cols(),
+                batch.len()
+            ))
+            .into());
+        }
+        Ok(logits)
     }
 }
 
@@ -201,6 +214,37 @@ mod tests {
         let json = r#"{"model":"m.onnx","input_size":64,"mean":[0,0,0],"std":[1,1,1],
                        "labels":["busy","free"],"resize":"pillow-bilinear"}"#;
         assert!(ModelSpec::parse(json).unwrap_err().to_string().contains("labels"));
+    }
+
+    /// Answers a fixed output, whatever the batch.
+    #[derive(Debug)]
+    struct Canned(Vec<usize>);
+
+    impl Network for Canned {
+        fn infer(&self, _: &Batch) -> Result<valet_engine::Output, EngineError> {
+            let len = self.0.iter().product();
+            valet_engine::Output::new(self.0.clone(), vec![0.0; len])
+        }
+    }
+
+    fn spec() -> ModelSpec {
+        ModelSpec::parse(OCCUPANCY_SPEC).unwrap()
+    }
+
+    #[test]
+    fn a_network_that_answers_one_row_per_patch_gives_one_verdict_per_patch() {
+        let classifier = OccupancyClassifier::with_network(Box::new(Canned(vec![3, 2])), spec());
+        let verdicts = classifier.classify(&vec![RgbImage::new(8, 8); 3]).unwrap();
+        assert_eq!(verdicts.len(), 3);
+        assert!(verdicts.iter().all(|v| v.p_occupied == 0.5));
+    }
+
+    #[test]
+    fn a_network_that_answers_the_wrong_rows_or_shape_is_an_error_not_a_misread() {
+        for shape in [vec![2, 2], vec![3, 3], vec![3, 2, 1]] {
+            let classifier = OccupancyClassifier::with_network(Box::new(Canned(shape.clone())), spec());
+            assert!(classifier.classify(&vec![RgbImage::new(8, 8); 3]).is_err(), "{shape:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! `valet classify`: the bundled occupancy model on local files, no server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use serde_json::json;
-use valet_imaging::{DecodeLimits, ImageFormat};
+use valet_imaging::{DecodeLimits, Decoded, ImageFormat};
 use valet_occupancy::OccupancyClassifier;
 
 use crate::report;
@@ -25,13 +25,10 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let limits = DecodeLimits::default();
     let mut failed = false;
     for path in &args.files {
-        let result = std::fs::read(path).map_err(anyhow::Error::from).and_then(|bytes| {
-            let t = Instant::now();
-            let decoded = valet_imaging::decode(&bytes, &limits)?;
-            let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+        let result = decode_file(path, &limits).and_then(|(len, decoded, decode_ms)| {
             let t = Instant::now();
             let verdict = classifier.classify(std::slice::from_ref(&decoded.image))?[0];
-            Ok((bytes.len(), decoded, verdict, decode_ms, t.elapsed().as_secs_f64() * 1e3))
+            Ok((len, decoded, verdict, decode_ms, t.elapsed().as_secs_f64() * 1e3))
         });
         match result {
             Ok((len, decoded, verdict, decode_ms, model_ms)) => {
@@ -69,6 +66,14 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Reads and decodes one local image: its size in bytes, the pixels and the decode time in ms.
+pub fn decode_file(path: &Path, limits: &DecodeLimits) -> anyhow::Result<(usize, Decoded, f64)> {
+    let bytes = std::fs::read(path)?;
+    let t = Instant::now();
+    let decoded = valet_imaging::decode(&bytes, limits)?;
+    Ok((bytes.len(), decoded, t.elapsed().as_secs_f64() * 1e3))
 }
 
 pub fn format_name(format: ImageFormat) -> &'static str {

@@ -1,7 +1,11 @@
-//! `valet eval occupancy DIR`: accuracy, per-class precision/recall, confusion matrix, ms per patch.
+//! `valet eval`: a bundled model measured on labelled data.
 //!
+//! `valet eval occupancy DIR`: accuracy, per-class precision/recall, confusion matrix, ms per patch.
 //! DIR holds `busy/` and `free/` folders (CNRPark layout), possibly nested per camera
 //! (`A/busy/…`, `B/free/…`); a file's label is its nearest `busy`/`free` ancestor.
+//! `valet eval plates DIR` is in [`plates`].
+
+mod plates;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +29,9 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Plate photos in the openalpr benchmark layout (`name.jpg` + `name.txt`), one region folder
+    /// or a folder of `us/`, `eu/`, `br/`.
+    Plates(plates::PlatesArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -36,7 +43,13 @@ pub enum Model {
 }
 
 pub fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
-    let EvalCommand::Occupancy { dir, model, json } = cmd;
+    match cmd {
+        EvalCommand::Occupancy { dir, model, json } => occupancy(dir, model, json),
+        EvalCommand::Plates(args) => plates::run(args),
+    }
+}
+
+fn occupancy(dir: PathBuf, model: Model, json: bool) -> anyhow::Result<ExitCode> {
     let classifier = match model {
         Model::Occupancy => OccupancyClassifier::bundled()?,
         Model::Malexnet => OccupancyClassifier::reference_malexnet()?,

@@ -5,6 +5,7 @@ mod bench;
 mod classify;
 mod devices;
 mod eval;
+mod plate;
 mod report;
 mod send;
 
@@ -40,6 +41,8 @@ enum Command {
     Send(send::SendArgs),
     /// Classify space images locally with the bundled model (no server).
     Classify(classify::ClassifyArgs),
+    /// Find and read the licence plates in photos locally with the bundled models (no server).
+    Plate(plate::PlateArgs),
     /// Measure a model on labelled data.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -112,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             send::run(args).await
         }
         Command::Classify(args) => classify::run(args),
+        Command::Plate(args) => plate::run(args),
         Command::Eval(cmd) => eval::run(cmd),
         Command::Bench(cmd) => {
             init_logging(LogFormat::Text, "warn");

@@ -1,4 +1,5 @@
-//! The `valet` binary as people use it: devices, serve, send (with retries), classify, eval, SIGTERM.
+//! The `valet` binary as people use it: devices, serve, send (with retries), classify, plate, eval,
+//! SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -187,6 +188,63 @@ fn eval_occupancy_scores_cnrpark_camera_a() {
     for row in ["accuracy", "precision", "confusion", "ms per patch"] {
         assert!(stdout.contains(row), "{row} missing");
     }
+}
+
+#[test]
+fn plate_reads_no_plate_in_a_plateless_photo_and_refuses_garbage_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = write_photo(dir.path(), "sky.jpg", 64, 48);
+    let out = run(valet().arg("plate").arg(&photo).arg("--json"));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["plates"], serde_json::json!([]), "{answer}");
+    for stage in ["decode", "detect", "rectify", "recognize", "postprocess"] {
+        assert!(answer["timings_ms"][stage].as_f64().unwrap() >= 0.0, "{stage} missing from {answer}");
+    }
+    let text = String::from_utf8(run(valet().arg("plate").arg(&photo)).stdout).unwrap();
+    assert!(text.contains("no plate found") && text.contains("detect"), "{text}");
+
+    let junk = dir.path().join("notes.jpg");
+    std::fs::write(&junk, "<html>not a photo</html>").unwrap();
+    let out = valet().arg("plate").arg(&junk).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("notes.jpg") && stderr.contains("HTML"), "{stderr}");
+}
+
+#[test]
+fn eval_plates_scores_the_european_benchmark_and_ends_with_json() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/openalpr-benchmarks/endtoend/eu");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent (shared data is not on this machine)", dir.display());
+        return;
+    }
+    let out = run(valet().args(["eval", "plates"]).arg(&dir).args(["--top", "5", "--json"]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["n"], 72, "{stdout}");
+    for key in ["top1", "top1_folded", "topn", "found"] {
+        let rate = last[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&rate), "{key} = {rate}");
+    }
+    assert!(last["top1_folded"].as_f64() >= last["top1"].as_f64() && last["topn"].as_f64() >= last["top1"].as_f64());
+    // Mostly training data: this checks the Rust path end to end, not generalisation (the held-out
+    // split is `--only models/plates-holdout.txt`).
+    assert!(last["found"].as_f64().unwrap() > 0.9 && last["top1_folded"].as_f64().unwrap() > 0.8, "{stdout}");
+    assert!(last["ms_per_image"].as_f64().unwrap() > 0.0);
+    assert_eq!(last["per_region"]["eu"]["n"], 72);
+    assert!(last["failures"].is_array());
+    for word in ["top-1", "O/0", "top-5", "found", "ms/image"] {
+        assert!(stdout.contains(word), "{word} missing from {stdout}");
+    }
+
+    // A list written for the benchmark's root (`eu/…`, like models/plates-holdout.txt) selects
+    // within the region folder too.
+    let list = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(list.path(), "# held out\neu/eu1.jpg\neu/eu2.jpg\nus/elsewhere.jpg\n").unwrap();
+    let out = run(valet().args(["eval", "plates"]).arg(&dir).arg("--only").arg(list.path()).arg("--json"));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["n"], 2, "{stdout}");
 }
 
 #[test]
