@@ -1,0 +1,109 @@
+//! [`AuditEvent`]: who did what, when and why, for every operator action that moves a barrier,
+//! money, a decision or the rules. The reason is required: an action without one is not recorded,
+//! so it cannot happen.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::charge::IdempotencyKey;
+use crate::id::{PermitId, SessionId};
+use crate::money::Money;
+use crate::plate::Plate;
+use crate::read::CameraId;
+use crate::session::ReviewDecision;
+use crate::tariff::TariffSpec;
+
+/// The operator's account name, as the operator API authenticated it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OperatorId(pub String);
+
+/// Why an operator acted, in their words: never blank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Reason(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an operator action needs a reason")]
+pub struct MissingReason;
+
+impl Reason {
+    pub fn parse(text: &str) -> Result<Reason, MissingReason> {
+        let text = text.trim();
+        if text.is_empty() { Err(MissingReason) } else { Ok(Reason(text.to_owned())) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Reason {
+    type Error = MissingReason;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Reason::parse(&text)
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> String {
+        reason.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListChange {
+    Allowed,
+    Denied,
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    ManualBarrierOpen {
+        camera: CameraId,
+    },
+    Refund {
+        charge: IdempotencyKey,
+        amount: Money,
+    },
+    ReviewDecision {
+        session: SessionId,
+        decision: ReviewDecision,
+    },
+    /// The whole new tariff, so the log alone says what any past stay was priced by.
+    TariffChange {
+        tariff: TariffSpec,
+    },
+    ListChange {
+        plate: Plate,
+        change: ListChange,
+    },
+    PermitChange {
+        permit: PermitId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub who: OperatorId,
+    pub what: AuditAction,
+    pub why: Reason,
+    pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blank_reason_is_no_reason() {
+        for blank in ["", "   ", "\n\t"] {
+            assert_eq!(Reason::parse(blank), Err(MissingReason), "{blank:?}");
+        }
+        assert_eq!(Reason::parse("  driver's ticket jammed ").unwrap().as_str(), "driver's ticket jammed");
+        assert!(serde_json::from_str::<Reason>("\" \"").is_err());
+    }
+}

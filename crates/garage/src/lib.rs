@@ -1,0 +1,52 @@
+//! The garage's rules as plain values: [`Plate`] and its confusion-aware [`MatchingKey`], [`Money`],
+//! [`Tariff`] (priced by the total function [`Tariff::price`]), [`ParkingSession`] and its state
+//! machine, [`Driver`] with a [`PaymentMethodToken`], [`PlateLists`] and [`Permit`]s, the gate
+//! decisions [`decide_entry`] and [`decide_exit`], and the records they produce: [`ChargeRequest`]
+//! and [`Charge`], [`Receipt`], [`ReviewItem`], [`AuditEvent`].
+//!
+//! Architecture invariants:
+//! - this crate does no I/O: no files, sockets, database or logging; callers look things up and
+//!   store what the decisions return;
+//! - time is always passed in (a read's `at`, a stay's entry and exit), never read from a clock,
+//!   and ids and link tokens are made from bytes the caller supplies, never drawn here;
+//! - money is never a float: integer minor units and a currency, with a written rounding rule;
+//! - no card number enters the domain: [`PaymentMethodToken::parse`] refuses anything that holds one;
+//! - it does not depend on vision: a plate read arrives as text, confidence and candidates.
+
+mod audit;
+mod charge;
+mod discount;
+mod driver;
+mod gate;
+mod id;
+mod lists;
+mod money;
+mod plate;
+mod read;
+mod receipt;
+mod review;
+mod session;
+mod tariff;
+
+pub use audit::{AuditAction, AuditEvent, ListChange, MissingReason, OperatorId, Reason};
+pub use charge::{Charge, ChargeConflict, ChargeRequest, ChargeState, IdempotencyKey};
+pub use discount::{Discount, Validation, ValidationUsedUp};
+pub use driver::{Driver, InvalidPaymentMethod, PaymentMethodToken, PlateChangeError};
+pub use gate::{
+    Barrier, EntryContext, EntryDecision, EntryOutcome, ExitContext, ExitDecision, ExitDisplay, ExitMessage,
+    ExitOutcome, GateConfig, PermitOccupancy, decide_entry, decide_exit,
+};
+pub use id::{DriverId, InvalidId, LinkToken, PermitId, SessionId};
+pub use lists::{InvalidPermit, Permit, PermitBenefit, PermitCheck, PermitTerms, PlateLists};
+pub use money::{Currency, InvalidCurrency, InvalidPercent, Money, MoneyError, Percent};
+pub use plate::{InvalidPlate, MAX_GLYPHS, MIN_GLYPHS, MatchingKey, Plate};
+pub use read::{CameraId, Candidate, Direction, PlateRead};
+pub use receipt::{PaidBy, Receipt, ReceiptError};
+pub use review::{ReviewItem, ReviewReason};
+pub use session::{
+    AlreadyRegistered, Exit, IllegalTransition, ParkingSession, Payer, ReviewDecision, SessionEvent, SessionState,
+};
+pub use tariff::{
+    Band, LineItem, MAX_INCREMENT_PRICE_MINOR, MAX_SCHEDULE_MINUTES, Price, PriceLine, RateWindow, Stay, Tariff,
+    TariffError, TariffSpec, TimeOfDay,
+};
