@@ -157,3 +157,17 @@ fn adler32(data: &[u8]) -> u32 {
     }
     b << 16 | a
 }
+
+#[test]
+fn a_camera_frame_decodes_the_same_on_the_fast_and_the_careful_path() {
+    // Data after the end-of-image marker sends the same frame through `jpeg-decoder` instead of
+    // `zune-jpeg`; the two may round differently, but never by more than a couple of levels.
+    let frame = photo_jpeg(640, 360, None, 7);
+    let mut trailed = frame.clone();
+    trailed.extend_from_slice(b"camera vendor trailer");
+    let (fast, careful) = (decode_default(&frame).unwrap().image, decode_default(&trailed).unwrap().image);
+    assert_eq!(fast.dimensions(), careful.dimensions());
+    let diffs: Vec<u32> = fast.as_raw().iter().zip(careful.as_raw()).map(|(a, b)| u32::from(a.abs_diff(*b))).collect();
+    let mean = diffs.iter().sum::<u32>() as f64 / diffs.len() as f64;
+    assert!(mean < 1.0 && diffs.iter().all(|&d| d <= 8), "mean {mean}, max {:?}", diffs.iter().max());
+}
