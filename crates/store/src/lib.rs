@@ -1,10 +1,16 @@
 //! The garage's database: [`Store`] over SQLite, holding [`Device`]s (with hashed [`ApiKey`]s) and a
-//! [`ClassificationRecord`] for every classification request.
+//! [`ClassificationRecord`] for every classification request; and [`GarageStore`], on the same
+//! SQLite file or on PostgreSQL, holding drivers, sessions, charges, receipts, review items, audit
+//! events, plate lists, permits and tariffs, with plates at rest only as [`PlateKey`] digests.
 //!
-//! Architecture invariants: the schema changes only through `migrations/`; an API key's plain text
-//! exists only in the value returned by [`Store::add_device`]; times are passed in, never read here.
+//! Architecture invariants: the schema changes only through migrations (`migrations/` for SQLite,
+//! `migrations-postgres/` for PostgreSQL); an API key's plain text exists only in the value
+//! returned by [`Store::add_device`]; a plate is stored as an HMAC of its matching key, its
+//! spelling only where a person reads it; times are passed in, never read here.
 
 mod devices;
+mod garage;
+mod plate_key;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,6 +20,11 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName};
+pub use garage::{
+    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, GarageStore, ListKind, ReviewItemId, SessionRecord,
+    StoredReviewItem, StoredTariff,
+};
+pub use plate_key::{MIN_PLATE_KEY_BYTES, PlateDigest, PlateKey, PlateKeyTooShort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +34,19 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("plate {0} is already on a driver's account")]
+    PlateTaken(String),
+    #[error("session {0} is still open; close it with its exit event before saving it as closed")]
+    StillOpen(valet_garage::SessionId),
+    #[error("charge {0} was already recorded for another session, driver or amount")]
+    ChargeKeyReused(valet_garage::IdempotencyKey),
+    #[error("no charge {0} was recorded")]
+    UnknownCharge(valet_garage::IdempotencyKey),
+    #[error(transparent)]
+    Charge(#[from] valet_garage::ChargeConflict),
+    /// A stored row the domain refuses: written by something other than this crate, or a bug.
+    #[error("corrupt garage record: {0}")]
+    Corrupt(String),
 }
 
 /// The one handle on the database; cheap to clone.
@@ -60,6 +84,11 @@ impl Store {
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// The garage's records in the same SQLite file, under `plate_key`.
+    pub fn garage(&self, plate_key: PlateKey) -> GarageStore {
+        GarageStore::on_sqlite(self.pool.clone(), plate_key)
     }
 
     /// Readiness: the database answers a query.

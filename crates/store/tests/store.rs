@@ -1,4 +1,7 @@
-//! The store against a real SQLite file: devices, keys and classification records.
+//! The store against a real SQLite file (devices, keys and classification records), and the
+//! garage conformance suite against SQLite and PostgreSQL.
+
+mod conformance;
 
 use chrono::{TimeZone, Utc};
 use valet_store::{ClassificationRecord, DeviceName, Store, StoreError};

@@ -1,0 +1,314 @@
+//! [`StripeStandin`]: a local HTTP stand-in for Stripe's API, so that `StripeGateway` is tested
+//! without the network. It is not Stripe: it replays the documented request and response shapes
+//! of the five calls the adapter makes (customers, setup intents, payment intents, refunds), checks
+//! the fields they need, records every request it receives, and keeps Stripe's idempotency rules:
+//! a key's first answer is saved once the endpoint has run and replayed (with
+//! `Idempotent-Replayed: true`) for the same parameters, refused for others.
+//!
+//! Tests can make it rate-limit requests (refused before the endpoint runs, so nothing is saved),
+//! answer too late (the endpoint ran and saved its answer, but the client gave up: a lost answer),
+//! and decline a payment method.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use valet_billing::{StripeConfig, StripeGateway, StripeSecretKey};
+
+pub const SECRET_KEY: &str = "sk_test_standin";
+
+/// One request as the stand-in received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: Method,
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub form: Vec<(String, String)>,
+    pub replayed: bool,
+}
+
+impl Received {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+struct Saved {
+    path: String,
+    form: Vec<(String, String)>,
+    status: StatusCode,
+    body: Value,
+}
+
+#[derive(Debug)]
+struct PaymentIntent {
+    status: &'static str,
+    amount: i64,
+    currency: String,
+    refunded: i64,
+}
+
+#[derive(Debug, Default)]
+struct Stripe {
+    received: Vec<Received>,
+    saved: HashMap<String, Saved>,
+    rate_limit_next: u32,
+    answer_late_next: Option<Duration>,
+    declines: HashMap<String, String>,
+    next_id: u64,
+    setup_intents: HashMap<String, Value>,
+    payment_intents: BTreeMap<String, PaymentIntent>,
+}
+
+type Shared = Arc<Mutex<Stripe>>;
+
+#[derive(Debug)]
+pub struct StripeStandin {
+    pub base: String,
+    stripe: Shared,
+}
+
+impl StripeStandin {
+    /// Serves on a fresh loopback port until the test's runtime ends.
+    pub async fn start() -> StripeStandin {
+        let stripe = Shared::default();
+        let app = Router::new().fallback(handle).with_state(stripe.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        StripeStandin { base, stripe }
+    }
+
+    /// A gateway pointed at this stand-in, giving up on a request after `timeout`.
+    pub fn gateway_with_timeout(&self, timeout: Duration) -> StripeGateway {
+        let mut config = StripeConfig::new(StripeSecretKey::parse(SECRET_KEY).unwrap());
+        config.api_base = self.base.clone();
+        config.timeout = timeout;
+        StripeGateway::new(config).unwrap()
+    }
+
+    pub fn gateway(&self) -> StripeGateway {
+        self.gateway_with_timeout(Duration::from_secs(10))
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.stripe().received.clone()
+    }
+
+    /// Requests received for `path`, in order.
+    pub fn received_at(&self, path: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.path == path).collect()
+    }
+
+    /// PaymentIntents that took money: what a driver's bank statement would show.
+    pub fn succeeded_payment_intents(&self) -> Vec<(String, i64)> {
+        let stripe = self.stripe();
+        stripe
+            .payment_intents
+            .iter()
+            .filter(|(_, pi)| pi.status == "succeeded")
+            .map(|(id, pi)| (id.clone(), pi.amount))
+            .collect()
+    }
+
+    /// The next `count` requests get a 429 before any endpoint runs.
+    pub fn rate_limit_next(&self, count: u32) {
+        self.stripe().rate_limit_next = count;
+    }
+
+    /// The next request runs and its answer is saved, but it is sent only after `delay`.
+    pub fn answer_late_next(&self, delay: Duration) {
+        self.stripe().answer_late_next = Some(delay);
+    }
+
+    /// Charges of `payment_method` are declined with `decline_code`.
+    pub fn decline(&self, payment_method: &str, decline_code: &str) {
+        self.stripe().declines.insert(payment_method.to_owned(), decline_code.to_owned());
+    }
+
+    /// What Stripe.js does in the driver's browser: attach a card to the setup intent.
+    pub fn complete_card_setup(&self, setup_id: &str, payment_method: &str) {
+        let mut stripe = self.stripe();
+        let setup = stripe.setup_intents.get_mut(setup_id).expect("no such setup intent");
+        setup["status"] = json!("succeeded");
+        setup["payment_method"] = json!(payment_method);
+    }
+
+    fn stripe(&self) -> MutexGuard<'_, Stripe> {
+        self.stripe.lock().unwrap()
+    }
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Value) {
+    (status, json!({"error": {"type": kind, "message": message}}))
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+async fn handle(
+    State(stripe): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut received = Received {
+        method: method.clone(),
+        path: uri.path().to_owned(),
+        idempotency_key: text(header::HeaderName::from_static("idempotency-key")),
+        authorization: text(header::AUTHORIZATION),
+        content_type: text(header::CONTENT_TYPE),
+        form,
+        replayed: false,
+    };
+    let (status, body, delay) = {
+        let mut stripe = stripe.lock().unwrap();
+        let (status, body) = answer(&mut stripe, &mut received);
+        stripe.received.push(received.clone());
+        (status, body, stripe.answer_late_next.take())
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = (status, Json(body)).into_response();
+    if received.replayed {
+        response.headers_mut().insert("idempotent-replayed", "true".parse().unwrap());
+    }
+    response
+}
+
+fn answer(stripe: &mut Stripe, received: &mut Received) -> (StatusCode, Value) {
+    if received.authorization.as_deref() != Some(&format!("Bearer {SECRET_KEY}")) {
+        return error(StatusCode::UNAUTHORIZED, "invalid_request_error", "Invalid API Key provided");
+    }
+    if stripe.rate_limit_next > 0 {
+        stripe.rate_limit_next -= 1;
+        return error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "Too many requests hit the API too quickly.");
+    }
+    let key = received.idempotency_key.clone().filter(|_| received.method == Method::POST);
+    if let Some(saved) = key.as_ref().and_then(|key| stripe.saved.get(key)) {
+        if saved.path != received.path || saved.form != received.form {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            );
+        }
+        received.replayed = true;
+        return (saved.status, saved.body.clone());
+    }
+    let (status, body) = run_endpoint(stripe, &received.method, &received.path, &received.form);
+    if let Some(key) = key {
+        let saved = Saved { path: received.path.clone(), form: received.form.clone(), status, body: body.clone() };
+        stripe.saved.insert(key, saved);
+    }
+    (status, body)
+}
+
+fn run_endpoint(stripe: &mut Stripe, method: &Method, path: &str, form: &[(String, String)]) -> (StatusCode, Value) {
+    stripe.next_id += 1;
+    let n = stripe.next_id;
+    let missing = |name: &str| {
+        error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("Missing required param: {name}."))
+    };
+    match (method.as_str(), path) {
+        ("POST", "/v1/customers") => (
+            StatusCode::OK,
+            json!({"id": format!("cus_standin{n}"), "object": "customer", "metadata": {"valet_driver": field(form, "metadata[valet_driver]")}}),
+        ),
+        ("POST", "/v1/setup_intents") => {
+            let Some(customer) = field(form, "customer") else { return missing("customer") };
+            let id = format!("seti_standin{n}");
+            let setup = json!({
+                "id": id, "object": "setup_intent", "client_secret": format!("{id}_secret_standin"),
+                "customer": customer, "payment_method": null, "status": "requires_payment_method",
+                "payment_method_types": [field(form, "payment_method_types[]")], "usage": field(form, "usage"),
+            });
+            stripe.setup_intents.insert(id, setup.clone());
+            (StatusCode::OK, setup)
+        }
+        ("GET", path) if path.starts_with("/v1/setup_intents/") => {
+            match stripe.setup_intents.get(path.trim_start_matches("/v1/setup_intents/")) {
+                Some(setup) => (StatusCode::OK, setup.clone()),
+                None => error(StatusCode::NOT_FOUND, "invalid_request_error", "No such setupintent"),
+            }
+        }
+        ("POST", "/v1/payment_intents") => payment_intent(stripe, n, form),
+        ("POST", "/v1/refunds") => refund(stripe, n, form),
+        _ => error(StatusCode::NOT_FOUND, "invalid_request_error", "Unrecognized request URL"),
+    }
+}
+
+fn payment_intent(stripe: &mut Stripe, n: u64, form: &[(String, String)]) -> (StatusCode, Value) {
+    for name in ["amount", "currency", "customer", "payment_method"] {
+        if field(form, name).is_none() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("Missing required param: {name}."),
+            );
+        }
+    }
+    let Some(amount) = field(form, "amount").and_then(|a| a.parse::<i64>().ok()).filter(|a| *a > 0) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "Invalid integer: amount");
+    };
+    let currency = field(form, "currency").unwrap_or_default().to_owned();
+    let payment_method = field(form, "payment_method").unwrap_or_default();
+    let id = format!("pi_standin{n}");
+    let declined = stripe.declines.get(payment_method).cloned();
+    let status = if declined.is_some() { "requires_payment_method" } else { "succeeded" };
+    let intent = json!({
+        "id": id, "object": "payment_intent", "amount": amount, "amount_received": if declined.is_some() { 0 } else { amount },
+        "currency": currency, "customer": field(form, "customer"), "payment_method": payment_method,
+        "status": status, "metadata": {"valet_session": field(form, "metadata[valet_session]")},
+    });
+    stripe.payment_intents.insert(id, PaymentIntent { status, amount, currency, refunded: 0 });
+    match declined {
+        Some(decline_code) => (
+            StatusCode::PAYMENT_REQUIRED,
+            json!({"error": {
+                "type": "card_error", "code": "card_declined", "decline_code": decline_code,
+                "message": "Your card was declined.", "payment_intent": intent,
+            }}),
+        ),
+        None => (StatusCode::OK, intent),
+    }
+}
+
+fn refund(stripe: &mut Stripe, n: u64, form: &[(String, String)]) -> (StatusCode, Value) {
+    let Some(id) = field(form, "payment_intent") else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "Missing required param: payment_intent.");
+    };
+    let Some(intent) = stripe.payment_intents.get_mut(id).filter(|pi| pi.status == "succeeded") else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "No such payment_intent, or it has no charge");
+    };
+    let left = intent.amount - intent.refunded;
+    let amount = match field(form, "amount") {
+        Some(text) => text.parse::<i64>().unwrap_or(-1),
+        None => left,
+    };
+    if amount <= 0 || amount > left {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Refund amount is greater than unrefunded amount",
+        );
+    }
+    intent.refunded += amount;
+    let body = json!({
+        "id": format!("re_standin{n}"), "object": "refund", "amount": amount, "currency": intent.currency,
+        "payment_intent": id, "status": "succeeded",
+    });
+    (StatusCode::OK, body)
+}

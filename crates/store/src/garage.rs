@@ -1,0 +1,134 @@
+//! [`GarageStore`]: the garage's records (drivers, sessions, charges, receipts, review items, audit
+//! events, plate lists, permits, tariffs) on SQLite or PostgreSQL.
+//!
+//! One type over an enum of pools rather than a trait with two implementations: every query is
+//! written once, with `$1`-style parameters both drivers accept, and [`with_pool!`] runs the same
+//! text on whichever pool this store holds, type-checked against each database. Callers get a
+//! plain cloneable value, not a generic or a `dyn`. The two backends' migrations keep the same
+//! tables and columns (`migrations/0002_garage.sql`, `migrations-postgres/0001_garage.sql`).
+//!
+//! Concurrency: several gate and billing workers may share one PostgreSQL database, so every
+//! state change that must happen once is a single conditional statement (`UPDATE … WHERE state =
+//! 'open'`, `INSERT … ON CONFLICT DO NOTHING`), which PostgreSQL serialises on the row.
+
+mod charges;
+mod drivers;
+mod records;
+mod rules;
+mod sessions;
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, SqlitePool};
+use valet_garage::Plate;
+
+use crate::StoreError;
+use crate::plate_key::{PlateDigest, PlateKey};
+
+pub use charges::ChargeRecord;
+pub use records::{ReviewItemId, StoredReviewItem};
+pub use rules::{ListKind, StoredTariff};
+pub use sessions::{CloseOutcome, DEFAULT_RETENTION_DAYS, SessionRecord};
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to this store's pool, whichever database it is.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            crate::garage::Pool::Sqlite($pool) => $body,
+            crate::garage::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The garage's records on one database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct GarageStore {
+    pool: Pool,
+    plate_key: PlateKey,
+}
+
+/// Which database a [`GarageStore`] is on, for logs and readiness answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl GarageStore {
+    /// The garage on the embedded SQLite database, sharing its file (and migrations) with the
+    /// device records: see [`crate::Store::garage`].
+    pub(crate) fn on_sqlite(pool: SqlitePool, plate_key: PlateKey) -> GarageStore {
+        GarageStore { pool: Pool::Sqlite(pool), plate_key }
+    }
+
+    /// Connects to PostgreSQL at `url` (`postgres://user@host:port/db`, options such as
+    /// `?options=-csearch_path%3Dname` included) and brings the garage schema up to date.
+    pub async fn connect_postgres(url: &str, plate_key: PlateKey) -> Result<GarageStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        Self::connect_postgres_with(options, 16, plate_key).await
+    }
+
+    pub async fn connect_postgres_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+        plate_key: PlateKey,
+    ) -> Result<GarageStore, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        sqlx::migrate!("./migrations-postgres").run(&pool).await?;
+        Ok(GarageStore { pool: Pool::Postgres(pool), plate_key })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The digest a plate is stored and looked up by in this garage.
+    pub fn plate_digest(&self, plate: &Plate) -> PlateDigest {
+        self.plate_key.digest_plate(plate)
+    }
+
+    /// Readiness: the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await);
+    }
+}
+
+/// Reads a JSON column back into a domain value; a row that does not parse is corrupt.
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot write JSON: {e}")))
+}
+
+/// Parses a stored id or other domain text; failure means the row is corrupt.
+fn parse_column<T, E: std::fmt::Display>(what: &str, parsed: Result<T, E>) -> Result<T, StoreError> {
+    parsed.map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The serde name of an enum value's variant (`denied_plate`, `refund`), for a column people filter on.
+fn variant_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
