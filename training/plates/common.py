@@ -164,6 +164,27 @@ def training_args(steps: int, batch: int) -> argparse.ArgumentParser:
     return ap
 
 
+def write_metrics(out: Path, name: str, held_out_key: str, held_out: dict, model, onnx_path: Path, args,
+                  **trained_extra) -> dict:
+    """Writes `<name>-metrics.json`: held-out results, how the weights were trained, size, date.
+
+    With --export-only the training record is the one beside the checkpoint (the run that made it).
+    """
+    import json
+    import time
+
+    trained = {"steps": args.steps, "batch": args.batch, "device": args.device, **trained_extra}
+    if args.export_only:
+        ran = Path(args.export_only).with_name(f"{name}-metrics.json")
+        if ran.exists():
+            old = json.loads(ran.read_text())
+            trained = old.get("trained", {k: old[k] for k in ("steps", "batch", "device") if k in old})
+    metrics = {held_out_key: held_out, "trained": trained, "params": sum(p.numel() for p in model.parameters()),
+               "onnx_bytes": onnx_path.stat().st_size, "date": time.strftime("%Y-%m-%d")}
+    (out / f"{name}-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
 def open_image(path: Path):
     """PIL image of a data file, from the pack when there is one."""
     from PIL import Image

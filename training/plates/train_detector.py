@@ -328,16 +328,7 @@ def export(model: nn.Module, out: Path, res: dict, args) -> None:
                       output_names=["maps"], dynamic_axes={"image": {2: "h", 3: "w"}, "maps": {2: "gh", 3: "gw"}},
                       opset_version=17, dynamo=False)
     (out / "plate-detector.json").write_text(json.dumps(SPEC, indent=2) + "\n")
-    trained = {"steps": args.steps, "batch": args.batch, "device": args.device}
-    if args.export_only:  # keep the record of the run that made the checkpoint
-        ran = Path(args.export_only).with_name("plate-detector-metrics.json")
-        if ran.exists():
-            old = json.loads(ran.read_text())
-            trained = old.get("trained", {k: old[k] for k in ("steps", "batch", "device") if k in old})
-    metrics = {"held_out": res, "trained": trained,
-               "params": sum(p.numel() for p in model.parameters()), "onnx_bytes": onnx_path.stat().st_size,
-               "date": time.strftime("%Y-%m-%d")}
-    (out / "plate-detector-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    metrics = common.write_metrics(out, "plate-detector", "held_out", res, model, onnx_path, args)
     print(json.dumps(metrics))
 
 

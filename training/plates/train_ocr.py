@@ -264,16 +264,8 @@ def export(model: nn.Module, out: Path, res: dict, args) -> None:
     torch.onnx.export(model, torch.zeros(1, 1, H, W), str(onnx_path), input_names=["crop"], output_names=["logits"],
                       dynamic_axes={"crop": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
     (out / "plate-ocr.json").write_text(json.dumps(SPEC, indent=2) + "\n")
-    trained = {"steps": args.steps, "batch": args.batch, "device": args.device, "init": args.init}
-    if args.export_only:  # keep the record of the run that made the checkpoint
-        ran = Path(args.export_only).with_name("plate-ocr-metrics.json")
-        if ran.exists():
-            old = json.loads(ran.read_text())
-            trained = old.get("trained", {k: old[k] for k in ("steps", "batch", "device") if k in old})
-    metrics = {"held_out_crops_exact": res, "trained": trained,
-               "params": sum(p.numel() for p in model.parameters()), "onnx_bytes": onnx_path.stat().st_size,
-               "date": time.strftime("%Y-%m-%d")}
-    (out / "plate-ocr-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    metrics = common.write_metrics(out, "plate-ocr", "held_out_crops_exact", res, model, onnx_path, args,
+                                   init=args.init)
     print(json.dumps({k: v for k, v in metrics.items() if k != "held_out_crops_exact"}))
 
 
