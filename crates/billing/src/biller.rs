@@ -3,9 +3,9 @@
 //! whatever a crash interrupts is still in [`ChargeLog::pending`], and [`Biller::resume_pending`]
 //! sends it again with the same idempotency key, which the provider answers with the first result.
 //!
-//! [`MemoryChargeLog`] is the only log so far: for tests, and for a garage that accepts losing
-//! pending charges on restart. A durable log must make `record_requested` an atomic
-//! insert-if-absent so several replicas stay safe; the store's charges table is built for that.
+//! [`MemoryChargeLog`] is for tests, and for a garage that accepts losing pending charges on
+//! restart; `valet-gate`'s `StoreChargeLog` is the durable one, over the store's charges table,
+//! whose insert-if-absent keeps several replicas safe.
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -11,6 +11,8 @@
 mod devices;
 mod garage;
 mod plate_key;
+#[cfg(feature = "scratch")]
+pub mod scratch;
 
 use std::path::Path;
 use std::str::FromStr;

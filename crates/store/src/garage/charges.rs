@@ -3,7 +3,9 @@
 //! worker resumes after a crash).
 
 use chrono::{DateTime, Utc};
-use valet_garage::{Charge, ChargeRequest, ChargeState, Currency, DriverId, IdempotencyKey, Money, SessionId};
+use valet_garage::{
+    Charge, ChargeRequest, ChargeState, Currency, DriverId, IdempotencyKey, Money, PaymentMethodToken, SessionId,
+};
 
 use super::{GarageStore, parse_column, with_pool};
 use crate::StoreError;
@@ -12,6 +14,9 @@ use crate::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRecord {
     pub request: ChargeRequest,
+    /// The payment method the request was sent to; `None` for a charge recorded without one
+    /// (by [`GarageStore::record_charge_request`], or before the column existed).
+    pub method: Option<PaymentMethodToken>,
     pub charge: Charge,
 }
 
@@ -27,10 +32,11 @@ struct ChargeRow {
     settled_at: Option<DateTime<Utc>>,
     reference: Option<String>,
     failure_reason: Option<String>,
+    payment_method: Option<String>,
 }
 
 const CHARGE_COLUMNS: &str = "idempotency_key, session_id, driver_id, amount_minor, currency, state, requested_at, \
-                              settled_at, reference, failure_reason";
+                              settled_at, reference, failure_reason, payment_method";
 
 impl TryFrom<ChargeRow> for ChargeRecord {
     type Error = StoreError;
@@ -59,7 +65,8 @@ impl TryFrom<ChargeRow> for ChargeRecord {
             }
             other => return Err(StoreError::Corrupt(format!("charge {key} has unknown state {other:?}"))),
         }
-        Ok(ChargeRecord { request, charge })
+        let method = row.payment_method.map(|m| parse_column("charge payment method", PaymentMethodToken::parse(&m)));
+        Ok(ChargeRecord { request, method: method.transpose()?, charge })
     }
 }
 
@@ -73,11 +80,33 @@ impl GarageStore {
         request: &ChargeRequest,
         at: DateTime<Utc>,
     ) -> Result<(ChargeRecord, bool), StoreError> {
+        self.insert_charge_request(request, None, at).await
+    }
+
+    /// [`GarageStore::record_charge_request`], keeping the payment method the request is sent
+    /// to, so a retry after a crash sends the provider exactly what the first attempt did. The
+    /// method of an existing record is returned as recorded, not compared: the caller decides
+    /// whether a different one is a reused key.
+    pub async fn record_charge_request_to(
+        &self,
+        request: &ChargeRequest,
+        method: &PaymentMethodToken,
+        at: DateTime<Utc>,
+    ) -> Result<(ChargeRecord, bool), StoreError> {
+        self.insert_charge_request(request, Some(method), at).await
+    }
+
+    async fn insert_charge_request(
+        &self,
+        request: &ChargeRequest,
+        method: Option<&PaymentMethodToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(ChargeRecord, bool), StoreError> {
         let created = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO charges (idempotency_key, session_id, driver_id, amount_minor, currency, state,
-                                      requested_at)
-                 VALUES ($1, $2, $3, $4, $5, 'requested', $6)
+                                      requested_at, payment_method)
+                 VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)
                  ON CONFLICT (idempotency_key) DO NOTHING",
             )
             .bind(request.idempotency_key.as_str())
@@ -86,6 +115,7 @@ impl GarageStore {
             .bind(request.amount.minor)
             .bind(request.amount.currency.code())
             .bind(at)
+            .bind(method.map(PaymentMethodToken::as_str))
             .execute(pool)
             .await?
             .rows_affected()

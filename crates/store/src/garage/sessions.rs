@@ -194,6 +194,37 @@ impl GarageStore {
         rows.into_iter().map(SessionRecord::try_from).collect()
     }
 
+    /// Sessions whose plate has `plate`'s matching key that are open, or closed at or after
+    /// `exited_since`, oldest first: what the exit gate matches a read against, including a car
+    /// read twice or one whose driver just paid by plate.
+    pub async fn exit_candidates_by_plate(
+        &self,
+        plate: &Plate,
+        exited_since: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "{SESSION_SELECT} WHERE s.plate_hmac = $1 AND (s.state = 'open' OR s.exit_at >= $2)
+             ORDER BY s.entry_at, s.id"
+        );
+        let digest = self.plate_digest(plate);
+        let rows: Vec<SessionRow> = with_pool!(self, |pool| {
+            sqlx::query_as(&sql).bind(digest.as_str()).bind(exited_since).fetch_all(pool).await?
+        });
+        rows.into_iter().map(SessionRecord::try_from).collect()
+    }
+
+    /// How many cars are inside under `permit` (its open sessions): what its concurrent-vehicle
+    /// limit is checked against.
+    pub async fn open_sessions_under_permit(&self, permit: PermitId) -> Result<u32, StoreError> {
+        let count: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE permit_id = $1 AND state = 'open'")
+                .bind(permit.to_string())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
     /// Saves `session`, already moved past open by its exit event, only if the stored session is
     /// still open. Of any number of workers handling the same exit read at once, exactly one gets
     /// [`CloseOutcome::Closed`]; only that one may charge.

@@ -8,87 +8,44 @@ mod charges;
 mod records;
 mod sessions;
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use chrono::{DateTime, TimeZone, Utc};
-use rand::RngCore;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection, SqlitePool};
 use valet_garage::{Driver, DriverId, LinkToken, ParkingSession, Payer, PaymentMethodToken, Plate, SessionId, Tariff};
-use valet_store::{GarageStore, PlateKey, Store};
+use valet_store::scratch::{RawPool, ScratchGarage};
+use valet_store::{GarageStore, PlateKey};
 
-/// Where the Postgres tests look unless `VALET_TEST_POSTGRES_URL` says otherwise.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A garage on a database of its own, and a side door to the raw rows.
+/// A garage on a database of its own (dropped with it), and a side door to the raw rows.
 pub struct TestGarage {
     pub store: GarageStore,
-    raw: Raw,
-    _cleanup: Cleanup,
-}
-
-enum Raw {
-    Sqlite(SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-enum Cleanup {
-    /// Held only so the database file outlives the test.
-    Sqlite { _dir: tempfile::TempDir },
-    /// The schema to drop, and how to reach the server.
-    Postgres { url: String, schema: String },
+    scratch: ScratchGarage,
 }
 
 impl TestGarage {
     pub async fn sqlite() -> TestGarage {
-        let dir = tempfile::tempdir().unwrap();
-        let devices = Store::open(dir.path()).await.unwrap();
-        let store = devices.garage(plate_key());
-        let raw = SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(valet_store::DATABASE_FILE)),
-        )
-        .await
-        .unwrap();
-        TestGarage { store, raw: Raw::Sqlite(raw), _cleanup: Cleanup::Sqlite { _dir: dir } }
+        let scratch = ScratchGarage::sqlite(plate_key()).await.unwrap();
+        TestGarage { store: scratch.store.clone(), scratch }
     }
 
     /// A garage in a schema made for this test alone, or `None` (after saying why) when no
     /// PostgreSQL answers.
     pub async fn postgres() -> Option<TestGarage> {
-        let url = std::env::var("VALET_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        let base = PgConnectOptions::from_str(&url).unwrap();
-        let mut admin = match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&base)).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                eprintln!("skipping: PostgreSQL at {url} is unreachable ({e}); set VALET_TEST_POSTGRES_URL");
-                return None;
+        match ScratchGarage::postgres(plate_key(), "valet_test").await {
+            Ok(scratch) => Some(TestGarage { store: scratch.store.clone(), scratch }),
+            Err(why) => {
+                eprintln!("skipping: {why}");
+                None
             }
-            Err(_) => {
-                eprintln!("skipping: PostgreSQL at {url} did not answer in 5 s; set VALET_TEST_POSTGRES_URL");
-                return None;
-            }
-        };
-        let mut suffix = [0u8; 8];
-        rand::rng().fill_bytes(&mut suffix);
-        let schema = format!("valet_test_{}", hex::encode(suffix));
-        admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.unwrap();
-        admin.close().await.unwrap();
-        let options = base.options([("search_path", schema.as_str())]);
-        let store = GarageStore::connect_postgres_with(options.clone(), 8, plate_key()).await.unwrap();
-        let raw = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
-        Some(TestGarage { store, raw: Raw::Postgres(raw), _cleanup: Cleanup::Postgres { url, schema } })
+        }
     }
 
     /// Rows of `table` with `needle` anywhere in any column, read past the store's API.
     pub async fn raw_rows_containing(&self, table: &str, needle: &str) -> i64 {
         let pattern = format!("%{needle}%");
-        match &self.raw {
-            Raw::Postgres(pool) => {
+        match &self.scratch.raw {
+            RawPool::Postgres(pool) => {
                 let sql = format!("SELECT COUNT(*) FROM {table} t WHERE CAST(t AS TEXT) LIKE $1");
                 sqlx::query_scalar(&sql).bind(&pattern).fetch_one(pool).await.unwrap()
             }
-            Raw::Sqlite(pool) => {
+            RawPool::Sqlite(pool) => {
                 let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
                     .bind(table)
                     .fetch_all(pool)
@@ -99,27 +56,6 @@ impl TestGarage {
                 let sql = format!("SELECT COUNT(*) FROM {table} WHERE {any}");
                 sqlx::query_scalar(&sql).bind(&pattern).fetch_one(pool).await.unwrap()
             }
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    /// Drops the test's schema even when the test panicked. On a thread of its own, because a
-    /// `Drop` cannot await and the test's runtime may be shutting down.
-    fn drop(&mut self) {
-        let Cleanup::Postgres { url, schema } = self else { return };
-        let (url, schema) = (url.clone(), schema.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&url).await?;
-                admin.execute(format!("DROP SCHEMA {schema} CASCADE").as_str()).await?;
-                admin.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema: {dropped:?}");
         }
     }
 }

@@ -1,0 +1,330 @@
+//! [`GateService`]: look up → decide → store → charge, for one plate read at a time. Several
+//! services (one per lane, or one per replica) may share a database; the store's conditional
+//! writes decide which of them acts on a session.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use valet_billing::{Biller, BillerError, ChargeLog, PaymentGateway, Settlement};
+use valet_garage::{
+    AuditAction, AuditEvent, Barrier, CameraId, Charge, ChargeState, DriverId, EntryContext, EntryDecision,
+    EntryOutcome, Exit, ExitContext, ExitDecision, ExitDisplay, ExitMessage, ExitOutcome, GateConfig,
+    IllegalTransition, LinkToken, OperatorId, ParkingSession, PermitOccupancy, Plate, PlateRead, Reason, Receipt,
+    ReceiptError, ReviewItem, ReviewReason, SessionEvent, SessionId, SessionState, Tariff, decide_entry, decide_exit,
+};
+use valet_store::{CloseOutcome, GarageStore, ReviewItemId, StoreError};
+
+use crate::charge_log::StoreChargeLog;
+use crate::clock::{Clock, IdSource, RandomIds};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Billing(#[from] BillerError),
+    /// A stored session refused the event the decision implies: a bug, or a row edited by hand.
+    #[error(transparent)]
+    Session(#[from] IllegalTransition),
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
+    #[error("session {0} is charged to driver {1}, who is not registered")]
+    UnknownDriver(SessionId, DriverId),
+    #[error("charge for session {0}, which is not stored")]
+    UnknownSession(SessionId),
+}
+
+/// An entry read, decided and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandledEntry {
+    pub decision: EntryDecision,
+    /// Where the decision's review item went in the queue.
+    pub review: Option<ReviewItemId>,
+}
+
+/// An exit read, decided, stored and (where it owes) charged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandledExit {
+    pub decision: ExitDecision,
+    /// Another worker closed the session first; `decision` is then the car being let out, and
+    /// `charge` and `receipt` are that worker's, as far as it had got.
+    pub closed_by_another_worker: bool,
+    /// The session's charge; still [`ChargeState::Requested`] when the provider could not be
+    /// reached (a retry settles it) or another worker is still waiting for it.
+    pub charge: Option<Charge>,
+    pub receipt: Option<Receipt>,
+    /// Review items this read raised: the decision's own, and a declined charge's.
+    pub review: Vec<ReviewItemId>,
+}
+
+/// The gate's service layer over a [`GarageStore`] and a [`Biller`].
+#[derive(Debug)]
+pub struct GateService<G, L = StoreChargeLog> {
+    store: GarageStore,
+    biller: Biller<G, L>,
+    tariff: Tariff,
+    config: GateConfig,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
+
+impl<G: PaymentGateway> GateService<G, StoreChargeLog> {
+    /// A service that logs charges in `store` itself and draws ids at random.
+    pub fn new(
+        store: GarageStore,
+        gateway: G,
+        tariff: Tariff,
+        config: GateConfig,
+        clock: Arc<dyn Clock>,
+    ) -> GateService<G, StoreChargeLog> {
+        let biller = Biller::new(gateway, StoreChargeLog::new(store.clone()));
+        GateService::with_biller(store, biller, tariff, config, clock, Arc::new(RandomIds))
+    }
+}
+
+impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
+    pub fn with_biller(
+        store: GarageStore,
+        biller: Biller<G, L>,
+        tariff: Tariff,
+        config: GateConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> GateService<G, L> {
+        GateService { store, biller, tariff, config, clock, ids }
+    }
+
+    pub fn store(&self) -> &GarageStore {
+        &self.store
+    }
+
+    pub fn biller(&self) -> &Biller<G, L> {
+        &self.biller
+    }
+
+    /// Decides an entry read and stores what it opened and what it wants reviewed.
+    pub async fn handle_entry(&self, read: &PlateRead) -> Result<HandledEntry, GateError> {
+        let plates = read_plates(read);
+        let lists = self.store.plate_lists().await?;
+        let mut drivers = Vec::new();
+        for plate in &plates {
+            drivers.extend(self.store.drivers_by_plate(plate).await?);
+        }
+        let mut permits = Vec::new();
+        for permit in self.store.permits_valid_at(read.at).await? {
+            if plates.iter().any(|plate| permit.covers(plate, read.at)) {
+                let inside = self.store.open_sessions_under_permit(permit.id()).await?;
+                permits.push(PermitOccupancy { permit, inside });
+            }
+        }
+        let ctx = EntryContext {
+            config: &self.config,
+            lists: &lists,
+            drivers: &drivers,
+            permits: &permits,
+            session_id: SessionId::from_bytes(self.ids.fresh()),
+            link: LinkToken::from_bytes(self.ids.fresh()),
+        };
+        let decision = decide_entry(read, &ctx);
+        if let EntryOutcome::Opened(session) = &decision.outcome {
+            self.store.open_session(session).await?;
+        }
+        let review = match &decision.review {
+            Some(item) => Some(self.store.add_review_item(item).await?),
+            None => None,
+        };
+        Ok(HandledEntry { decision, review })
+    }
+
+    /// Decides an exit read, closes the session it matched and charges it. Of several workers
+    /// handling the same read, the one whose close succeeds charges; the others report its work.
+    pub async fn handle_exit(&self, read: &PlateRead) -> Result<HandledExit, GateError> {
+        let lists = self.store.plate_lists().await?;
+        let window = TimeDelta::minutes(i64::from(self.config.leave_within_minutes));
+        let mut sessions: Vec<ParkingSession> = Vec::new();
+        for plate in read_plates(read) {
+            for record in self.store.exit_candidates_by_plate(&plate, read.at - window).await? {
+                // `None`: retention erased its plate, so it is long settled and matches nothing.
+                if let Some(session) = record.to_session()?
+                    && sessions.iter().all(|s| s.id != session.id)
+                {
+                    sessions.push(session);
+                }
+            }
+        }
+        let ctx = ExitContext { config: &self.config, tariff: &self.tariff, lists: &lists, sessions: &sessions };
+        let decision = decide_exit(read, &ctx);
+
+        let mut handled =
+            HandledExit { decision, closed_by_another_worker: false, charge: None, receipt: None, review: Vec::new() };
+        match handled.decision.outcome.clone() {
+            ExitOutcome::Charge { session, exit, charge } => {
+                let Some(_closed) = self.close(&sessions, session, exit).await? else {
+                    return self.closed_by_another_worker(session).await;
+                };
+                let driver = self.store.driver(charge.driver).await?;
+                let driver = driver.ok_or(GateError::UnknownDriver(session, charge.driver))?;
+                let charged = match self.biller.settle(&charge, &driver.payment_method, self.clock.now()).await? {
+                    Settlement::Recorded(charged) => {
+                        let (receipt, review) = self.apply_outcome(&charged).await?;
+                        handled.receipt = receipt;
+                        handled.review.extend(review);
+                        charged
+                    }
+                    // The barrier lifts anyway; `resume_pending` settles the charge and the session.
+                    Settlement::StillPending { charge, .. } => charge,
+                };
+                handled.charge = Some(charged);
+            }
+            ExitOutcome::NothingOwed { session, exit } => {
+                let Some(closed) = self.close(&sessions, session, exit).await? else {
+                    return self.closed_by_another_worker(session).await;
+                };
+                // A free stay is paid as it closes: its receipt says so, with no charge.
+                let receipt = Receipt::for_session(&closed, None)?;
+                self.store.write_receipt(&receipt, self.clock.now()).await?;
+                handled.receipt = Some(receipt);
+            }
+            ExitOutcome::AlreadyClosed { session } => {
+                (handled.charge, handled.receipt) = self.settled_so_far(session).await?;
+            }
+            ExitOutcome::PayByPlate { .. }
+            | ExitOutcome::Exempt { .. }
+            | ExitOutcome::Ambiguous { .. }
+            | ExitOutcome::NoOpenSession
+            | ExitOutcome::Unreadable => {}
+        }
+        if let Some(item) = &handled.decision.review {
+            handled.review.insert(0, self.store.add_review_item(item).await?);
+        }
+        Ok(handled)
+    }
+
+    /// Sends every charge a crash (or an unreachable provider) left pending again, under its own
+    /// key, and brings each settled one's session up to date. Run at start-up and periodically.
+    /// Returns the charges whose outcome is now recorded.
+    pub async fn resume_pending(&self) -> Result<Vec<Charge>, GateError> {
+        let mut settled = Vec::new();
+        for settlement in self.biller.resume_pending(self.clock.now()).await? {
+            if let Settlement::Recorded(charge) = settlement {
+                self.apply_outcome(&charge).await?;
+                settled.push(charge);
+            }
+        }
+        Ok(settled)
+    }
+
+    /// An operator lifted the barrier by hand (the intercom, a jammed reader): audited with who
+    /// and why, since it lets a car out without a decision.
+    pub async fn open_barrier_manually(
+        &self,
+        camera: CameraId,
+        who: OperatorId,
+        why: Reason,
+    ) -> Result<Barrier, GateError> {
+        let event = AuditEvent { who, what: AuditAction::ManualBarrierOpen { camera }, why, at: self.clock.now() };
+        self.store.append_audit_event(&event).await?;
+        Ok(Barrier::Lift)
+    }
+
+    /// Applies the exit to the matched session and stores it if it is still open: `None` means
+    /// another worker closed it first and this one must not charge.
+    async fn close(
+        &self,
+        sessions: &[ParkingSession],
+        id: SessionId,
+        exit: Exit,
+    ) -> Result<Option<ParkingSession>, GateError> {
+        // The decision chose from `sessions`, so the session is there.
+        let mut session = sessions.iter().find(|s| s.id == id).cloned().ok_or(GateError::UnknownSession(id))?;
+        session.apply(SessionEvent::Exit(exit))?;
+        Ok(match self.store.close_session(&session).await? {
+            CloseOutcome::Closed { .. } => Some(session),
+            CloseOutcome::AlreadyClosed => None,
+        })
+    }
+
+    /// The losing worker's answer: the car is let out, and the winner's charge and receipt are
+    /// reported as far as the winner has got.
+    async fn closed_by_another_worker(&self, session: SessionId) -> Result<HandledExit, GateError> {
+        let (charge, receipt) = self.settled_so_far(session).await?;
+        let decision = ExitDecision {
+            barrier: Barrier::Lift,
+            display: ExitDisplay { message: ExitMessage::Goodbye, fee: None },
+            outcome: ExitOutcome::AlreadyClosed { session },
+            review: None,
+        };
+        Ok(HandledExit { decision, closed_by_another_worker: true, charge, receipt, review: Vec::new() })
+    }
+
+    async fn settled_so_far(&self, session: SessionId) -> Result<(Option<Charge>, Option<Receipt>), GateError> {
+        let charge = self.store.charges_for_session(session).await?.pop().map(|record| record.charge);
+        let receipt = self.store.receipt(session).await?;
+        Ok((charge, receipt))
+    }
+
+    /// Moves the charged session to paid (and writes its receipt) or unpaid (and queues it for
+    /// review). Safe to repeat: the exit and a resumed retry may both get here, and a state
+    /// already reached is neither saved nor reviewed again.
+    async fn apply_outcome(&self, charge: &Charge) -> Result<(Option<Receipt>, Option<ReviewItemId>), GateError> {
+        let (event, failure) = match charge.state() {
+            ChargeState::Requested { .. } => return Ok((None, None)),
+            ChargeState::Succeeded { at, .. } => (SessionEvent::PaymentSucceeded { at: *at }, None),
+            ChargeState::Failed { at, reason } => (SessionEvent::PaymentFailed { at: *at }, Some((*at, reason))),
+        };
+        loop {
+            let id = charge.session;
+            let record = self.store.session(id).await?.ok_or(GateError::UnknownSession(id))?;
+            let Some(mut session) = record.to_session()? else { return Ok((None, None)) };
+            // An operator took it over (review, repricing): their decision stands.
+            if !matches!(
+                session.state(),
+                SessionState::Closed { .. } | SessionState::Paid { .. } | SessionState::Unpaid { .. }
+            ) {
+                return Ok((None, None));
+            }
+            let before = session.state().clone();
+            session.apply(event.clone())?;
+            let changed = *session.state() != before;
+            // Someone wrote the session since it was read: read it again rather than overwrite.
+            if changed && self.store.save_session(&session, record.version).await?.is_none() {
+                continue;
+            }
+            return match (session.state(), failure) {
+                (SessionState::Paid { .. }, _) => {
+                    let receipt = Receipt::for_session(&session, Some(charge))?;
+                    self.store.write_receipt(&receipt, self.clock.now()).await?;
+                    Ok((Some(receipt), None))
+                }
+                (SessionState::Unpaid { .. }, Some((at, reason))) if changed => {
+                    let item = declined(id, at, reason);
+                    Ok((None, Some(self.store.add_review_item(&item).await?)))
+                }
+                _ => Ok((None, None)),
+            };
+        }
+    }
+}
+
+/// A refused charge goes to the review queue: the driver left, and a person decides what next.
+fn declined(session: SessionId, at: DateTime<Utc>, reason: &str) -> ReviewItem {
+    ReviewItem {
+        reason: ReviewReason::ChargeFailed { reason: reason.to_owned() },
+        session: Some(session),
+        read: None,
+        at,
+    }
+}
+
+/// Every plate the read could show (its text and each candidate that parses), one per matching
+/// key, since the store looks plates up by the digest of that key.
+fn read_plates(read: &PlateRead) -> Vec<Plate> {
+    let mut plates: Vec<Plate> = Vec::new();
+    let texts = std::iter::once(&read.text).chain(read.candidates.iter().map(|c| &c.text));
+    for plate in texts.filter_map(|text| Plate::parse(text).ok()) {
+        if plates.iter().all(|p| p.matching_key() != plate.matching_key()) {
+            plates.push(plate);
+        }
+    }
+    plates
+}

@@ -1,0 +1,53 @@
+//! Entry reads: refused, opened for a known driver, opened as unregistered with a link.
+
+use valet_garage::{Barrier, Direction, EntryOutcome, Payer, ReviewReason};
+use valet_store::ListKind;
+
+use crate::support::{TestStore, at, gate, on_both_databases, plate, read, sign_up};
+
+on_both_databases!(
+    a_deny_listed_plate_is_refused_and_queued_for_review,
+    an_unknown_plate_opens_an_unregistered_session_with_a_link_token,
+    a_registered_driver_entering_opens_a_session_they_will_pay_for,
+);
+
+async fn a_deny_listed_plate_is_refused_and_queued_for_review(db: TestStore) {
+    let (gate, _clock) = gate(&db.store);
+    db.store.list_plate(&plate("BAD 666"), ListKind::Deny, at(7, 0)).await.unwrap();
+
+    let entry = gate.handle_entry(&read("BAD666", Direction::Entry, at(9, 0))).await.unwrap();
+
+    assert_eq!(entry.decision.barrier, Barrier::Hold);
+    assert_eq!(entry.decision.outcome, EntryOutcome::Refused { plate: plate("BAD666") });
+    let queue = db.store.open_review_items().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(Some(queue[0].id), entry.review);
+    assert_eq!(queue[0].item.reason, ReviewReason::DeniedPlate);
+    assert!(db.store.open_sessions_by_plate(&plate("BAD666")).await.unwrap().is_empty());
+}
+
+async fn an_unknown_plate_opens_an_unregistered_session_with_a_link_token(db: TestStore) {
+    let (gate, _clock) = gate(&db.store);
+
+    let entry = gate.handle_entry(&read("NEW 123", Direction::Entry, at(9, 0))).await.unwrap();
+
+    assert_eq!(entry.decision.barrier, Barrier::Lift);
+    let EntryOutcome::Opened(session) = &entry.decision.outcome else { panic!("{:?}", entry.decision) };
+    let Payer::Unregistered { link } = session.payer else { panic!("{:?}", session.payer) };
+    let stored = db.store.open_sessions_by_plate(&plate("NEW123")).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, session.id);
+    assert_eq!(stored[0].payer, Payer::Unregistered { link });
+    assert_eq!(entry.review, None, "a confident read of an unknown plate needs no person");
+}
+
+async fn a_registered_driver_entering_opens_a_session_they_will_pay_for(db: TestStore) {
+    let (gate, _clock) = gate(&db.store);
+    let driver = sign_up(&gate, 1, &["AB 123 CD"]).await;
+
+    let entry = gate.handle_entry(&read("AB123CD", Direction::Entry, at(9, 0))).await.unwrap();
+
+    let EntryOutcome::Opened(session) = &entry.decision.outcome else { panic!("{:?}", entry.decision) };
+    assert_eq!(session.payer, Payer::Registered(driver.id));
+    assert_eq!(db.store.open_sessions_by_plate(&plate("AB123CD")).await.unwrap().len(), 1);
+}

@@ -1,0 +1,7 @@
+//! The gate service's tests, one binary: each scenario runs on SQLite (a temporary file) and on
+//! PostgreSQL (a fresh schema; skipped with a printed reason when unreachable).
+
+mod crash;
+mod entry;
+mod exit;
+mod support;
