@@ -73,6 +73,12 @@ pub enum AuditAction {
         session: SessionId,
         decision: ReviewDecision,
     },
+    /// A review item closed without changing a session (a denied car turned away, a misread
+    /// confirmed): the store's item id and the operator's resolution.
+    ReviewResolved {
+        item: i64,
+        resolution: String,
+    },
     /// The whole new tariff, so the log alone says what any past stay was priced by.
     TariffChange {
         tariff: TariffSpec,

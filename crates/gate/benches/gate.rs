@@ -1,5 +1,6 @@
-//! Guards the gate's latency through the service layer: entry (look up, decide, open) and exit
-//! (look up, decide, close, price, charge on the ledger, receipt) on SQLite (a temporary file) and
+//! Guards the gate's latency through the service layer: entry (look up, decide, open), the exit
+//! decision (look up, decide, price, close: what the barrier waits for) and the whole exit (that,
+//! then charge on the ledger and the receipt) on SQLite (a temporary file) and
 //! on PostgreSQL (skipped with a printed reason when unreachable). Prints decisions per second and
 //! median / p99 latency; a plain table rather than criterion, which reports no p99.
 //!
@@ -50,19 +51,23 @@ async fn run(database: &str, store: GarageStore, cars: usize) {
         gate.handle_entry(&read).await.unwrap();
         entries.push(started.elapsed());
     }
-    let mut exits = Vec::with_capacity(cars);
+    let (mut decisions, mut exits) = (Vec::with_capacity(cars), Vec::with_capacity(cars));
     for n in 0..cars {
         // Two to four hours later, so every exit owes and is charged.
         let read = plate_read(n, Direction::Exit, at(n as i64 + 120 + (n as i64 % 120)));
         clock.set(read.at);
         let started = Instant::now();
-        let handled = gate.handle_exit(&read).await.unwrap();
+        // The decision (look up, decide, close: the barrier's answer), then the charge.
+        let decided = gate.decide_exit(&read).await.unwrap();
+        decisions.push(started.elapsed());
+        let handled = gate.settle_exit(decided).await.unwrap();
         exits.push(started.elapsed());
         assert!(matches!(handled.decision.outcome, ExitOutcome::Charge { .. }), "{:?}", handled.decision);
         assert!(handled.receipt.is_some(), "car {n} left without a receipt");
     }
     assert_eq!(gate.biller().gateway().charge_count(), cars);
     report(database, "entry → open session", &mut entries);
+    report(database, "exit decision → close", &mut decisions);
     report(database, "exit → charge → receipt", &mut exits);
 }
 

@@ -14,8 +14,12 @@
 
 mod charge_log;
 mod clock;
+mod desk;
+mod ledger;
 mod service;
 
 pub use charge_log::StoreChargeLog;
 pub use clock::{Clock, FixedClock, IdSource, RandomIds, SystemClock};
-pub use service::{GateError, GateService, HandledEntry, HandledExit};
+pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, SignedUp};
+pub use ledger::{ConfiguredGateway, StoreLedger};
+pub use service::{DecidedExit, GateError, GateService, HandledEntry, HandledExit};

@@ -2,13 +2,13 @@
 //! services (one per lane, or one per replica) may share a database; the store's conditional
 //! writes decide which of them acts on a session.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use valet_billing::{Biller, BillerError, ChargeLog, PaymentGateway, Settlement};
 use valet_garage::{
-    AuditAction, AuditEvent, Barrier, CameraId, Charge, ChargeState, DriverId, EntryContext, EntryDecision,
-    EntryOutcome, Exit, ExitContext, ExitDecision, ExitDisplay, ExitMessage, ExitOutcome, GateConfig,
+    AuditAction, AuditEvent, Barrier, CameraId, Charge, ChargeRequest, ChargeState, DriverId, EntryContext,
+    EntryDecision, EntryOutcome, Exit, ExitContext, ExitDecision, ExitDisplay, ExitMessage, ExitOutcome, GateConfig,
     IllegalTransition, LinkToken, OperatorId, ParkingSession, PermitOccupancy, Plate, PlateRead, Reason, Receipt,
     ReceiptError, ReviewItem, ReviewReason, SessionEvent, SessionId, SessionState, Tariff, decide_entry, decide_exit,
 };
@@ -57,15 +57,43 @@ pub struct HandledExit {
     pub review: Vec<ReviewItemId>,
 }
 
+impl HandledExit {
+    /// A session settled before this read: the car is let out, with what is on record.
+    pub(crate) fn already_settled(session: SessionId, charge: Option<Charge>, receipt: Option<Receipt>) -> HandledExit {
+        let decision = ExitDecision {
+            barrier: Barrier::Lift,
+            display: ExitDisplay { message: ExitMessage::Goodbye, fee: None },
+            outcome: ExitOutcome::AlreadyClosed { session },
+            review: None,
+        };
+        HandledExit { decision, closed_by_another_worker: false, charge, receipt, review: Vec::new() }
+    }
+}
+
+/// An exit read decided and stored, its charge (if it owes one) not yet sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecidedExit {
+    pub handled: HandledExit,
+    to_charge: Option<ChargeRequest>,
+}
+
+impl DecidedExit {
+    /// Whether [`GateService::settle_exit`] has a charge to send.
+    pub fn owes(&self) -> bool {
+        self.to_charge.is_some()
+    }
+}
+
 /// The gate's service layer over a [`GarageStore`] and a [`Biller`].
 #[derive(Debug)]
 pub struct GateService<G, L = StoreChargeLog> {
     store: GarageStore,
     biller: Biller<G, L>,
-    tariff: Tariff,
+    /// Swapped whole by [`GateService::set_tariff`]; each exit prices with the one it read.
+    tariff: RwLock<Arc<Tariff>>,
     config: GateConfig,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdSource>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdSource>,
 }
 
 impl<G: PaymentGateway> GateService<G, StoreChargeLog> {
@@ -91,7 +119,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> GateService<G, L> {
-        GateService { store, biller, tariff, config, clock, ids }
+        GateService { store, biller, tariff: RwLock::new(Arc::new(tariff)), config, clock, ids }
     }
 
     pub fn store(&self) -> &GarageStore {
@@ -100,6 +128,21 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
 
     pub fn biller(&self) -> &Biller<G, L> {
         &self.biller
+    }
+
+    /// The tariff exits are priced with now.
+    pub fn tariff(&self) -> Arc<Tariff> {
+        Arc::clone(&self.tariff.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Prices every later exit with `tariff`; an exit already being priced keeps the old one.
+    /// Storing and auditing the change is the caller's (see [`GateService::change_tariff`]).
+    pub(crate) fn set_tariff(&self, tariff: Tariff) {
+        *self.tariff.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(tariff);
+    }
+
+    pub fn config(&self) -> &GateConfig {
+        &self.config
     }
 
     /// Decides an entry read and stores what it opened and what it wants reviewed.
@@ -138,7 +181,16 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
 
     /// Decides an exit read, closes the session it matched and charges it. Of several workers
     /// handling the same read, the one whose close succeeds charges; the others report its work.
+    /// The two halves are [`GateService::decide_exit`] and [`GateService::settle_exit`].
     pub async fn handle_exit(&self, read: &PlateRead) -> Result<HandledExit, GateError> {
+        let decided = self.decide_exit(read).await?;
+        self.settle_exit(decided).await
+    }
+
+    /// The exit's decision, stored: look up, decide, close the matched session (exactly once
+    /// across workers), queue any review item. What the barrier does is known here; a lane may
+    /// lift it now and leave [`GateService::settle_exit`] to charge.
+    pub async fn decide_exit(&self, read: &PlateRead) -> Result<DecidedExit, GateError> {
         let lists = self.store.plate_lists().await?;
         let window = TimeDelta::minutes(i64::from(self.config.leave_within_minutes));
         let mut sessions: Vec<ParkingSession> = Vec::new();
@@ -152,33 +204,23 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
                 }
             }
         }
-        let ctx = ExitContext { config: &self.config, tariff: &self.tariff, lists: &lists, sessions: &sessions };
+        let tariff = self.tariff();
+        let ctx = ExitContext { config: &self.config, tariff: &tariff, lists: &lists, sessions: &sessions };
         let decision = decide_exit(read, &ctx);
 
         let mut handled =
             HandledExit { decision, closed_by_another_worker: false, charge: None, receipt: None, review: Vec::new() };
+        let mut to_charge = None;
         match handled.decision.outcome.clone() {
             ExitOutcome::Charge { session, exit, charge } => {
-                let Some(_closed) = self.close(&sessions, session, exit).await? else {
-                    return self.closed_by_another_worker(session).await;
-                };
-                let driver = self.store.driver(charge.driver).await?;
-                let driver = driver.ok_or(GateError::UnknownDriver(session, charge.driver))?;
-                let charged = match self.biller.settle(&charge, &driver.payment_method, self.clock.now()).await? {
-                    Settlement::Recorded(charged) => {
-                        let (receipt, review) = self.apply_outcome(&charged).await?;
-                        handled.receipt = receipt;
-                        handled.review.extend(review);
-                        charged
-                    }
-                    // The barrier lifts anyway; `resume_pending` settles the charge and the session.
-                    Settlement::StillPending { charge, .. } => charge,
-                };
-                handled.charge = Some(charged);
+                if self.close(&sessions, session, exit).await?.is_none() {
+                    return Ok(DecidedExit { handled: self.closed_by_another_worker(session).await?, to_charge });
+                }
+                to_charge = Some(charge);
             }
             ExitOutcome::NothingOwed { session, exit } => {
                 let Some(closed) = self.close(&sessions, session, exit).await? else {
-                    return self.closed_by_another_worker(session).await;
+                    return Ok(DecidedExit { handled: self.closed_by_another_worker(session).await?, to_charge });
                 };
                 // A free stay is paid as it closes: its receipt says so, with no charge.
                 let receipt = Receipt::for_session(&closed, None)?;
@@ -194,9 +236,31 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
             | ExitOutcome::NoOpenSession
             | ExitOutcome::Unreadable => {}
         }
+        // After the close, so that of two workers only the one that closed queues it.
         if let Some(item) = &handled.decision.review {
-            handled.review.insert(0, self.store.add_review_item(item).await?);
+            handled.review.push(self.store.add_review_item(item).await?);
         }
+        Ok(DecidedExit { handled, to_charge })
+    }
+
+    /// Charges a decided exit that owes (a no-op for the others) and records the outcome: paid
+    /// with a receipt, or unpaid and queued for review. A provider that does not answer leaves
+    /// the charge pending for [`GateService::resume_pending`]; the car has left either way.
+    pub async fn settle_exit(&self, decided: DecidedExit) -> Result<HandledExit, GateError> {
+        let DecidedExit { mut handled, to_charge } = decided;
+        let Some(charge) = to_charge else { return Ok(handled) };
+        let driver = self.store.driver(charge.driver).await?;
+        let driver = driver.ok_or(GateError::UnknownDriver(charge.session, charge.driver))?;
+        let charged = match self.biller.settle(&charge, &driver.payment_method, self.clock.now()).await? {
+            Settlement::Recorded(charged) => {
+                let (receipt, review) = self.apply_outcome(&charged).await?;
+                handled.receipt = receipt;
+                handled.review.extend(review);
+                charged
+            }
+            Settlement::StillPending { charge, .. } => charge,
+        };
+        handled.charge = Some(charged);
         Ok(handled)
     }
 
@@ -248,16 +312,15 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     /// reported as far as the winner has got.
     async fn closed_by_another_worker(&self, session: SessionId) -> Result<HandledExit, GateError> {
         let (charge, receipt) = self.settled_so_far(session).await?;
-        let decision = ExitDecision {
-            barrier: Barrier::Lift,
-            display: ExitDisplay { message: ExitMessage::Goodbye, fee: None },
-            outcome: ExitOutcome::AlreadyClosed { session },
-            review: None,
-        };
-        Ok(HandledExit { decision, closed_by_another_worker: true, charge, receipt, review: Vec::new() })
+        let mut handled = HandledExit::already_settled(session, charge, receipt);
+        handled.closed_by_another_worker = true;
+        Ok(handled)
     }
 
-    async fn settled_so_far(&self, session: SessionId) -> Result<(Option<Charge>, Option<Receipt>), GateError> {
+    pub(crate) async fn settled_so_far(
+        &self,
+        session: SessionId,
+    ) -> Result<(Option<Charge>, Option<Receipt>), GateError> {
         let charge = self.store.charges_for_session(session).await?.pop().map(|record| record.charge);
         let receipt = self.store.receipt(session).await?;
         Ok((charge, receipt))
@@ -266,7 +329,10 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     /// Moves the charged session to paid (and writes its receipt) or unpaid (and queues it for
     /// review). Safe to repeat: the exit and a resumed retry may both get here, and a state
     /// already reached is neither saved nor reviewed again.
-    async fn apply_outcome(&self, charge: &Charge) -> Result<(Option<Receipt>, Option<ReviewItemId>), GateError> {
+    pub(crate) async fn apply_outcome(
+        &self,
+        charge: &Charge,
+    ) -> Result<(Option<Receipt>, Option<ReviewItemId>), GateError> {
         let (event, failure) = match charge.state() {
             ChargeState::Requested { .. } => return Ok((None, None)),
             ChargeState::Succeeded { at, .. } => (SessionEvent::PaymentSucceeded { at: *at }, None),

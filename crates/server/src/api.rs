@@ -47,3 +47,196 @@ pub struct ErrorAnswer {
     pub error: String,
     pub message: String,
 }
+
+// ---- The garage: plate reads, drivers, operators. ----
+
+/// `POST /v1/plate-reads`: what a camera that reads plates itself reports about one car.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateReadEvent {
+    /// The gate camera, as registered; it also says which way the car is going.
+    pub camera: String,
+    pub direction: valet_garage::Direction,
+    pub text: String,
+    /// The reader's confidence in `text`, 0..=1.
+    pub confidence: f32,
+    #[serde(default)]
+    pub candidates: Vec<valet_garage::Candidate>,
+    /// When the car was read; the server's clock when absent.
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What the gate does with a read. Deliberately not the whole decision: the price reaches the
+/// lane only through `display`, which shows it only when the gate is sure whose it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateAnswer {
+    /// `lift` or `hold`.
+    pub barrier: valet_garage::Barrier,
+    /// The decision in one word: `opened`, `refused`, `exempt`, `unreadable` (entry);
+    /// `charged`, `nothing_owed`, `pay_by_plate`, `already_closed`, `exempt`, `ambiguous`,
+    /// `no_open_session`, `unreadable` (exit).
+    pub outcome: String,
+    pub session: Option<String>,
+    /// For an unregistered car: the token of its sign-up / pay-by-plate link.
+    pub link: Option<String>,
+    /// The exit screen's message and, where allowed, the fee.
+    pub display: Option<serde_json::Value>,
+    /// `requested` (the provider has not answered yet), `succeeded` or `failed`.
+    pub charge: Option<String>,
+    /// Review items this read raised.
+    pub review_items: Vec<i64>,
+}
+
+/// `POST /v1/drivers`: sign up once, with plates and the payment provider's token for a card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignUp {
+    pub plates: Vec<String>,
+    /// The token the payment provider's own card form returned (`pm_…`), never a card number.
+    pub payment_method: String,
+    /// The link token shown to an unregistered car at the entry: its stay is charged to this account.
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedUpAnswer {
+    pub driver: String,
+    /// The driver's bearer token for `/v1/me…`, shown this once.
+    pub token: String,
+    pub plates: Vec<String>,
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriverView {
+    pub driver: String,
+    pub plates: Vec<String>,
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateBody {
+    pub plate: String,
+}
+
+/// A parking session as people see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: String,
+    /// Absent once retention has erased it.
+    pub plate: Option<String>,
+    /// `open`, `closed`, `paid`, `unpaid` or `in_review`.
+    pub state: String,
+    pub entry: chrono::DateTime<chrono::Utc>,
+    pub exit: Option<chrono::DateTime<chrono::Utc>>,
+    pub price: Option<valet_garage::Price>,
+    pub driver: Option<String>,
+    pub permit: Option<String>,
+}
+
+/// `GET /v1/pay/{link}`: what an unregistered driver owes if they pay now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub session: String,
+    pub plate: String,
+    pub entry: chrono::DateTime<chrono::Utc>,
+    pub state: String,
+    pub price: valet_garage::Price,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayBody {
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaidAnswer {
+    pub session: String,
+    pub charge: Option<String>,
+    pub receipt: Option<valet_garage::Receipt>,
+    /// Minutes the car has to pass the exit barrier.
+    pub leave_within_minutes: u32,
+}
+
+/// Every operator action says why; the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Why {
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundBody {
+    /// Minor units; the whole remaining charge when absent.
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundView {
+    pub key: String,
+    pub session: String,
+    pub charge: String,
+    pub amount: valet_garage::Money,
+    pub reference: String,
+    pub by: String,
+    pub reason: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewView {
+    pub id: i64,
+    pub item: valet_garage::ReviewItem,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<String>,
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `POST /v1/review-items/{id}/decision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewDecisionBody {
+    /// What to do with the item's session, if anything: `mark_paid`, `mark_unpaid`, `reprice`.
+    #[serde(default)]
+    pub session: Option<SessionDecision>,
+    /// One line for the queue: "confirmed AB123CD", "turned away at the entry".
+    pub resolution: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum SessionDecision {
+    MarkPaid,
+    MarkUnpaid,
+    /// Price the stay at `amount_minor` instead and charge that.
+    Reprice {
+        amount_minor: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TariffView {
+    pub version: i64,
+    pub tariff: valet_garage::TariffSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TariffChangeBody {
+    pub tariff: valet_garage::TariffSpec,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListChangeBody {
+    pub plate: String,
+    /// `allow`, `deny`, or `none` to take the plate off both lists.
+    pub list: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PermitBody {
+    pub terms: valet_garage::PermitTerms,
+    pub why: String,
+}

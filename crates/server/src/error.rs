@@ -2,7 +2,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use valet_gate::{DeskError, GateError};
 use valet_imaging::DecodeError;
+use valet_store::StoreError;
 
 use crate::api::ErrorAnswer;
 
@@ -22,8 +24,16 @@ pub enum ApiError {
     NoImage(String),
     #[error("{0}")]
     Decode(#[from] DecodeError),
+    #[error("this endpoint needs an {needs} key")]
+    WrongRole { needs: &'static str },
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Missing(String),
+    #[error(transparent)]
+    Desk(#[from] DeskError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -32,6 +42,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MissingKey | ApiError::InvalidKey => StatusCode::UNAUTHORIZED,
+            ApiError::WrongRole { .. } => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::Desk(e) => desk_status(e),
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyBroken(_) | ApiError::NoImage(_) => StatusCode::BAD_REQUEST,
@@ -49,6 +63,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MissingKey => "missing_api_key",
+            ApiError::WrongRole { .. } => "wrong_role",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Missing(_) => "not_found",
+            ApiError::Desk(e) => desk_code(e),
             ApiError::InvalidKey => "invalid_api_key",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyTimeout(_) => "body_timeout",
@@ -60,6 +78,65 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::Internal(_) => "internal",
         }
+    }
+}
+
+fn desk_status(error: &DeskError) -> StatusCode {
+    use valet_garage::PlateChangeError as P;
+    match error {
+        DeskError::Plates(P::NotListed(_)) | DeskError::UnknownLink | DeskError::UnknownReviewItem(_) => {
+            StatusCode::NOT_FOUND
+        }
+        DeskError::UnknownSession(_) => StatusCode::NOT_FOUND,
+        DeskError::Plates(_)
+        | DeskError::Registered(_)
+        | DeskError::SessionNotOpen(_)
+        | DeskError::NotPayable(..)
+        | DeskError::NothingToRefund(_)
+        | DeskError::AlreadyDecided(_)
+        | DeskError::NotDecidable(..) => StatusCode::CONFLICT,
+        DeskError::Gate(GateError::Store(StoreError::PlateTaken(_))) => StatusCode::CONFLICT,
+        DeskError::Tariff(_) | DeskError::Permit(_) | DeskError::NoSessionToDecide(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        DeskError::RefundRefused(e) if e.is_final() => StatusCode::PAYMENT_REQUIRED,
+        DeskError::RefundRefused(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DeskError::Gate(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn desk_code(error: &DeskError) -> &'static str {
+    use valet_garage::PlateChangeError as P;
+    match error {
+        DeskError::Plates(P::NotListed(_)) => "plate_not_on_account",
+        DeskError::Plates(P::AlreadyListed(_)) => "plate_already_on_account",
+        DeskError::Plates(P::ActiveSession(_)) => "plate_in_active_session",
+        DeskError::Gate(GateError::Store(StoreError::PlateTaken(_))) => "plate_taken",
+        DeskError::Registered(_) => "session_already_registered",
+        DeskError::UnknownLink => "unknown_link",
+        DeskError::SessionNotOpen(_) => "session_not_open",
+        DeskError::NotPayable(..) => "not_payable",
+        DeskError::NothingToRefund(_) => "nothing_to_refund",
+        DeskError::RefundRefused(_) => "refund_refused",
+        DeskError::UnknownReviewItem(_) | DeskError::UnknownSession(_) => "not_found",
+        DeskError::AlreadyDecided(_) => "already_decided",
+        DeskError::NoSessionToDecide(_) => "no_session_to_decide",
+        DeskError::NotDecidable(..) => "not_decidable",
+        DeskError::Tariff(_) => "invalid_tariff",
+        DeskError::Permit(_) => "invalid_permit",
+        DeskError::Gate(_) => "internal",
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(error: GateError) -> ApiError {
+        ApiError::Desk(DeskError::Gate(error))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::Desk(DeskError::from(error))
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod api;
 mod auth;
 mod error;
+pub mod garage;
 mod routes;
 mod serve;
 pub mod settings;
@@ -23,6 +24,8 @@ use valet_imaging::DecodeLimits;
 use valet_occupancy::OccupancyClassifier;
 use valet_store::Store;
 
+pub use garage::Gate;
+pub use routes::openapi::document as openapi_document;
 pub use routes::router;
 pub use serve::{serve, shutdown_signal};
 pub use settings::Settings;
@@ -36,6 +39,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    gate: Arc<Gate>,
     classifier: OccupancyClassifier,
     limits: DecodeLimits,
     max_body_bytes: u64,
@@ -44,10 +48,11 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Store, classifier: OccupancyClassifier, settings: &Settings) -> AppState {
+    pub fn new(store: Store, gate: Arc<Gate>, classifier: OccupancyClassifier, settings: &Settings) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                gate,
                 classifier,
                 limits: settings.decode_limits(),
                 max_body_bytes: settings.max_body_bytes,
@@ -59,6 +64,10 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.inner.gate
     }
 }
 
@@ -73,11 +82,13 @@ pub async fn run(
     let store = Store::open(&settings.data_dir)
         .await
         .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
+    let gate = Arc::new(garage::open(&settings, &store).await?);
     let classifier = OccupancyClassifier::bundled().context("loading the bundled occupancy model")?;
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(store, classifier, &settings);
+    garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
+    let state = AppState::new(store, gate, classifier, &settings);
     on_ready(addr);
     serve(listener, router(state), &settings, shutdown).await?;
     Ok(())

@@ -22,6 +22,20 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_MAX_DECODED_PIXELS", "pixel budget of a decoded image; bigger JPEGs decode downscaled (default 16 M)"),
     ("VALET_DECODE_CONCURRENCY", "images decoded at once (default 2)"),
     ("VALET_LOG_FORMAT", "`text` or `json` (default text)"),
+    ("VALET_DATABASE_URL", "PostgreSQL URL for the garage's records (default: the SQLite file in the data directory)"),
+    (
+        "VALET_PLATE_KEY",
+        "hex secret (at least 32 hex digits) plates are HMAC'd with (default: DATA_DIR/plate.key, made on first start)",
+    ),
+    ("VALET_PAYMENT_GATEWAY", "`ledger` (embedded default) or `stripe`"),
+    ("VALET_STRIPE_SECRET_KEY", "Stripe secret key (sk_… or rk_…), with the `stripe` gateway"),
+    ("VALET_STRIPE_API_BASE", "Stripe API base URL (default https://api.stripe.com)"),
+    ("VALET_TARIFF_FILE", "TOML tariff activated on first start (default: the built-in example tariff)"),
+    ("VALET_REVIEW_BELOW_CONFIDENCE", "plate reads less sure than this (0..1) are queued for review (default 0.6)"),
+    ("VALET_SHOW_FEE_BELOW_MINOR", "exit displays show a fee only below this, in minor units (default 5000)"),
+    ("VALET_LEAVE_WITHIN_MINUTES", "minutes a paid car has to pass the exit (default 15)"),
+    ("VALET_HOLD_WHEN_UNSURE", "`true`: keep the barrier down when no session can be chosen (default false)"),
+    ("VALET_RETENTION_DAYS", "days a settled session keeps its plate (default 30)"),
     ("VALET_LOG", "log filter, e.g. `info,valet_server=debug` (default info)"),
     ("VALET_SERVER", "server URL for `valet send` (default http://127.0.0.1:8080)"),
     ("VALET_KEY", "device key for `valet send`"),
@@ -39,6 +53,46 @@ pub struct Settings {
     pub max_decoded_pixels: u64,
     pub decode_concurrency: usize,
     pub log_format: LogFormat,
+    pub database_url: Option<String>,
+    pub plate_key: Option<Secret>,
+    pub payment_gateway: GatewayKind,
+    pub stripe_secret_key: Option<Secret>,
+    pub stripe_api_base: Option<String>,
+    pub tariff_file: Option<PathBuf>,
+    pub review_below_confidence: f32,
+    pub show_fee_below_minor: i64,
+    pub leave_within_minutes: u32,
+    pub hold_when_unsure: bool,
+    pub retention_days: u32,
+}
+
+/// A configured secret (the plate key, a Stripe key): `Debug` never prints it, so settings can be
+/// logged whole.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    Ledger,
+    Stripe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +115,17 @@ impl Default for Settings {
             max_decoded_pixels: limits.max_output_pixels,
             decode_concurrency: 2,
             log_format: LogFormat::Text,
+            database_url: None,
+            plate_key: None,
+            payment_gateway: GatewayKind::Ledger,
+            stripe_secret_key: None,
+            stripe_api_base: None,
+            tariff_file: None,
+            review_below_confidence: 0.6,
+            show_fee_below_minor: 5000,
+            leave_within_minutes: 15,
+            hold_when_unsure: false,
+            retention_days: valet_store::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -100,7 +165,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 20] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -110,6 +175,17 @@ const KEYS: [&str; 9] = [
     "max_decoded_pixels",
     "decode_concurrency",
     "log_format",
+    "database_url",
+    "plate_key",
+    "payment_gateway",
+    "stripe_secret_key",
+    "stripe_api_base",
+    "tariff_file",
+    "review_below_confidence",
+    "show_fee_below_minor",
+    "leave_within_minutes",
+    "hold_when_unsure",
+    "retention_days",
 ];
 
 #[cfg(test)]

@@ -29,10 +29,36 @@ impl DeviceName {
     }
 }
 
+/// What an API key may do: a device posts reads and frames; an operator manages the garage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Device,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Device => "device",
+            Role::Operator => "operator",
+        }
+    }
+
+    fn from_column(text: &str) -> Result<Role, StoreError> {
+        match text {
+            "device" => Ok(Role::Device),
+            "operator" => Ok(Role::Operator),
+            other => Err(StoreError::Corrupt(format!("unknown key role {other:?}"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Device {
     pub id: DeviceId,
     pub name: DeviceName,
+    pub role: Role,
     /// The first characters of the key, so an operator can tell keys apart without the secret.
     pub key_prefix: String,
     pub created_at: DateTime<Utc>,
@@ -75,32 +101,46 @@ fn key_hash(key: &str) -> String {
 struct DeviceRow {
     id: i64,
     name: String,
+    role: String,
     key_prefix: String,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<DeviceRow> for Device {
-    fn from(row: DeviceRow) -> Device {
-        Device {
+impl TryFrom<DeviceRow> for Device {
+    type Error = StoreError;
+    fn try_from(row: DeviceRow) -> Result<Device, StoreError> {
+        Ok(Device {
             id: DeviceId(row.id),
             name: DeviceName(row.name),
+            role: Role::from_column(&row.role)?,
             key_prefix: row.key_prefix,
             created_at: row.created_at,
             revoked_at: row.revoked_at,
-        }
+        })
     }
 }
 
 impl Store {
     /// Registers a device and returns its key; the key's plain text is not kept anywhere.
     pub async fn add_device(&self, name: &DeviceName, now: DateTime<Utc>) -> Result<(Device, ApiKey), StoreError> {
+        self.add_key(name, Role::Device, now).await
+    }
+
+    /// Registers a device or an operator under `name` and returns its key, shown this once.
+    pub async fn add_key(
+        &self,
+        name: &DeviceName,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(Device, ApiKey), StoreError> {
         let key = ApiKey::generate();
         let row = sqlx::query_as::<_, DeviceRow>(
-            "INSERT INTO devices (name, key_prefix, key_hash, created_at) VALUES (?, ?, ?, ?)
-             RETURNING id, name, key_prefix, created_at, revoked_at",
+            "INSERT INTO devices (name, role, key_prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING id, name, role, key_prefix, created_at, revoked_at",
         )
         .bind(name.as_str())
+        .bind(role.as_str())
         .bind(key.prefix())
         .bind(key_hash(key.expose()))
         .bind(now)
@@ -112,28 +152,28 @@ impl Store {
             }
             _ => StoreError::Database(e),
         })?;
-        Ok((row.into(), key))
+        Ok((row.try_into()?, key))
     }
 
     /// The live (not revoked) device holding `key`, if any.
     pub async fn device_by_key(&self, key: &str) -> Result<Option<Device>, StoreError> {
         let row = sqlx::query_as::<_, DeviceRow>(
-            "SELECT id, name, key_prefix, created_at, revoked_at FROM devices
+            "SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices
              WHERE key_hash = ? AND revoked_at IS NULL",
         )
         .bind(key_hash(key))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(Device::from))
+        row.map(Device::try_from).transpose()
     }
 
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query_as::<_, DeviceRow>(
-            "SELECT id, name, key_prefix, created_at, revoked_at FROM devices ORDER BY name",
+            "SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(Device::from).collect())
+        rows.into_iter().map(Device::try_from).collect()
     }
 
     /// Revokes a device's key at once; returns whether a live device of that name existed.

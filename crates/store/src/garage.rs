@@ -11,8 +11,10 @@
 //! state change that must happen once is a single conditional statement (`UPDATE … WHERE state =
 //! 'open'`, `INSERT … ON CONFLICT DO NOTHING`), which PostgreSQL serialises on the row.
 
+mod access;
 mod charges;
 mod drivers;
+mod lots;
 mod records;
 mod rules;
 mod sessions;
@@ -26,7 +28,9 @@ use valet_garage::Plate;
 use crate::StoreError;
 use crate::plate_key::{PlateDigest, PlateKey};
 
+pub use access::{DriverToken, RefundRecord, SessionFilter};
 pub use charges::ChargeRecord;
+pub use lots::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};
 pub use records::{ReviewItemId, StoredReviewItem};
 pub use rules::{ListKind, StoredTariff};
 pub use sessions::{CloseOutcome, DEFAULT_RETENTION_DAYS, SessionRecord};
@@ -96,6 +100,11 @@ impl GarageStore {
     /// The digest a plate is stored and looked up by in this garage.
     pub fn plate_digest(&self, plate: &Plate) -> PlateDigest {
         self.plate_key.digest_plate(plate)
+    }
+
+    /// The bay cameras' history (lot frames and space changes) on this store's database.
+    pub fn lot_history(&self) -> LotHistory {
+        LotHistory { pool: self.pool.clone() }
     }
 
     /// Readiness: the database answers a query.

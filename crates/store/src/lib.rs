@@ -2,6 +2,7 @@
 //! [`ClassificationRecord`] for every classification request; and [`GarageStore`], on the same
 //! SQLite file or on PostgreSQL, holding drivers, sessions, charges, receipts, review items, audit
 //! events, plate lists, permits and tariffs, with plates at rest only as [`PlateKey`] digests.
+//! [`LotHistory`] (from either) keeps the bay cameras' frames and space state changes.
 //!
 //! Architecture invariants: the schema changes only through migrations (`migrations/` for SQLite,
 //! `migrations-postgres/` for PostgreSQL); an API key's plain text exists only in the value
@@ -21,11 +22,12 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName};
+pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName, Role};
 pub use garage::{
-    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, GarageStore, ListKind, ReviewItemId, SessionRecord,
-    StoredReviewItem, StoredTariff,
+    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, GarageStore, ListKind, RefundRecord,
+    ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
+pub use garage::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};
 pub use plate_key::{MIN_PLATE_KEY_BYTES, PlateDigest, PlateKey, PlateKeyTooShort};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,11 @@ impl Store {
     /// The garage's records in the same SQLite file, under `plate_key`.
     pub fn garage(&self, plate_key: PlateKey) -> GarageStore {
         GarageStore::on_sqlite(self.pool.clone(), plate_key)
+    }
+
+    /// The bay cameras' history (lot frames and space changes) in the same SQLite file.
+    pub fn lot_history(&self) -> LotHistory {
+        LotHistory::on_sqlite(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

@@ -1,9 +1,12 @@
-//! `valet bench prototype`: the student prototype's upload measurements, reproduced.
+//! `valet bench prototype`: the student prototype's upload measurements, reproduced. `valet bench lot`
+//! (ms per lot frame against the number of spaces) is in [`lot`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
 //! times through the same uploader as `valet send`, and prints transfer and model times beside the
 //! prototype's.
+
+mod lot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,10 +38,15 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// ms per lot frame against the number of spaces, decode separately.
+    Lot(lot::LotBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Prototype { runs, server, key, dir } = cmd;
+    let (runs, server, key, dir) = match cmd {
+        BenchCommand::Prototype { runs, server, key, dir } => (runs, server, key, dir),
+        BenchCommand::Lot(args) => return lot::run(args),
+    };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();

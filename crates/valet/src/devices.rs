@@ -1,9 +1,9 @@
-//! `valet devices add|list|revoke`.
+//! `valet devices add|list|revoke`: the API keys of cameras and gates, and of operators.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use valet_store::{DeviceName, Store};
+use valet_store::{DeviceName, Role, Store};
 
 use crate::Place;
 
@@ -12,6 +12,9 @@ pub enum DevicesCommand {
     /// Register a device; prints its API key once, alone on the last line.
     Add {
         name: String,
+        /// `device` (a camera or gate) or `operator` (a person managing the garage).
+        #[arg(long, default_value = "device", value_parser = ["device", "operator"])]
+        role: String,
         #[command(flatten)]
         place: Place,
     },
@@ -30,12 +33,13 @@ pub enum DevicesCommand {
 
 pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DevicesCommand::Add { name, place } => {
+        DevicesCommand::Add { name, role, place } => {
             let name = DeviceName::parse(&name)?;
+            let role = if role == "operator" { Role::Operator } else { Role::Device };
             let store = Store::open(&place.settings()?.data_dir).await?;
-            let (device, key) = store.add_device(&name, chrono::Utc::now()).await?;
-            println!("added device {} (key {}…)", device.name.as_str(), device.key_prefix);
-            println!("the key is shown only now; the device sends it as `Authorization: Bearer <key>`:");
+            let (device, key) = store.add_key(&name, role, chrono::Utc::now()).await?;
+            println!("added {} {} (key {}…)", role.as_str(), device.name.as_str(), device.key_prefix);
+            println!("the key is shown only now; send it as `Authorization: Bearer <key>`:");
             println!("{}", key.expose());
             Ok(ExitCode::SUCCESS)
         }
@@ -47,7 +51,8 @@ pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
             }
             for d in devices {
                 let state = d.revoked_at.map_or("active".to_owned(), |t| format!("revoked {}", t.to_rfc3339()));
-                println!("{:<24} {}…  added {}  {state}", d.name.as_str(), d.key_prefix, d.created_at.to_rfc3339());
+                let (name, role) = (d.name.as_str(), d.role.as_str());
+                println!("{name:<24} {role:<8} {}…  added {}  {state}", d.key_prefix, d.created_at.to_rfc3339());
             }
             Ok(ExitCode::SUCCESS)
         }

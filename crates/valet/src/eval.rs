@@ -3,8 +3,9 @@
 //! `valet eval occupancy DIR`: accuracy, per-class precision/recall, confusion matrix, ms per patch.
 //! DIR holds `busy/` and `free/` folders (CNRPark layout), possibly nested per camera
 //! (`A/busy/…`, `B/free/…`); a file's label is its nearest `busy`/`free` ancestor.
-//! `valet eval plates DIR` is in [`plates`].
+//! `valet eval plates DIR` is in [`plates`], `valet eval lot DIR` (whole PKLot frames) in [`lot`].
 
+mod lot;
 mod plates;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ pub enum EvalCommand {
     /// Plate photos in the openalpr benchmark layout (`name.jpg` + `name.txt`), one region folder
     /// or a folder of `us/`, `eu/`, `br/`.
     Plates(plates::PlatesArgs),
+    /// Whole frames with PKLot XML labels: every space warped and classified.
+    Lot(lot::LotArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -46,6 +49,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EvalCommand::Occupancy { dir, model, json } => occupancy(dir, model, json),
         EvalCommand::Plates(args) => plates::run(args),
+        EvalCommand::Lot(args) => lot::run(args),
     }
 }
 
@@ -94,7 +98,6 @@ fn occupancy(dir: PathBuf, model: Model, json: bool) -> anyhow::Result<ExitCode>
     let accuracy = confusion.accuracy().unwrap_or(0.0);
     let occupied = confusion.class(SpaceState::Occupied);
     let free = confusion.class(SpaceState::Free);
-    let pct = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{:.2} %", v * 100.0));
 
     println!(
         "{} patches in {} ({} occupied, {} free), model {}",
@@ -107,14 +110,7 @@ fn occupancy(dir: PathBuf, model: Model, json: bool) -> anyhow::Result<ExitCode>
     for line in &unreadable {
         println!("  unreadable: {line}");
     }
-    println!("accuracy   {}", pct(Some(accuracy)));
-    println!("           precision   recall     support");
-    println!("occupied   {:<11} {:<10} {}", pct(occupied.precision), pct(occupied.recall), occupied.support);
-    println!("free       {:<11} {:<10} {}", pct(free.precision), pct(free.recall), free.support);
-    println!("confusion (rows: truth, columns: predicted)");
-    println!("           free      occupied");
-    println!("free       {:<9} {}", confusion.counts[0][0], confusion.counts[0][1]);
-    println!("occupied   {:<9} {}", confusion.counts[1][0], confusion.counts[1][1]);
+    print_confusion(&confusion);
     println!(
         "ms per patch: model {ms_per_patch:.3} (preprocess + inference, batches of {MAX_BATCH}); decode {decode_ms_per_patch:.3}"
     );
@@ -138,6 +134,24 @@ fn occupancy(dir: PathBuf, model: Model, json: bool) -> anyhow::Result<ExitCode>
 }
 
 /// Every image below `dir` whose nearest labelled ancestor is `busy`/`occupied` or `free`/`empty`.
+/// A share as a percentage, or a dash where it is undefined (no support).
+pub(crate) fn pct(v: Option<f64>) -> String {
+    v.map_or("—".to_owned(), |v| format!("{:.2} %", v * 100.0))
+}
+
+/// Accuracy, per-class precision / recall and the confusion matrix, as both evals print them.
+pub(crate) fn print_confusion(confusion: &Confusion) {
+    let (occupied, free) = (confusion.class(SpaceState::Occupied), confusion.class(SpaceState::Free));
+    println!("accuracy   {}", pct(confusion.accuracy()));
+    println!("           precision   recall     support");
+    println!("occupied   {:<11} {:<10} {}", pct(occupied.precision), pct(occupied.recall), occupied.support);
+    println!("free       {:<11} {:<10} {}", pct(free.precision), pct(free.recall), free.support);
+    println!("confusion (rows: truth, columns: predicted)");
+    println!("           free      occupied");
+    println!("free       {:<9} {}", confusion.counts[0][0], confusion.counts[0][1]);
+    println!("occupied   {:<9} {}", confusion.counts[1][0], confusion.counts[1][1]);
+}
+
 fn collect(dir: &Path, label: Option<SpaceState>, out: &mut Vec<(PathBuf, SpaceState)>) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     for entry in entries {

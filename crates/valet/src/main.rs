@@ -5,6 +5,8 @@ mod bench;
 mod classify;
 mod devices;
 mod eval;
+mod lot;
+mod lot_history;
 mod plate;
 mod report;
 mod send;
@@ -43,6 +45,11 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Find and read the licence plates in photos locally with the bundled models (no server).
     Plate(plate::PlateArgs),
+    /// Lot layouts: import from PKLot/CNR-EXT, show, render over a frame.
+    #[command(subcommand)]
+    Lot(lot::LotCommand),
+    /// Read a whole camera frame of a lot: per-space states and free counts per zone and level.
+    Occupancy(lot::OccupancyArgs),
     /// Measure a model on labelled data.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -116,6 +123,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Classify(args) => classify::run(args),
         Command::Plate(args) => plate::run(args),
+        Command::Lot(cmd) => lot::run(cmd),
+        Command::Occupancy(args) => lot::occupancy(args).await,
         Command::Eval(cmd) => eval::run(cmd),
         Command::Bench(cmd) => {
             init_logging(LogFormat::Text, "warn");

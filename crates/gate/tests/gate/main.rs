@@ -2,6 +2,7 @@
 //! PostgreSQL (a fresh schema; skipped with a printed reason when unreachable).
 
 mod crash;
+mod desk;
 mod entry;
 mod exit;
 mod support;

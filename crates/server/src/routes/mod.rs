@@ -1,12 +1,18 @@
 //! The router: which path goes to which handler, and the layers around them.
 
 mod classify;
+mod drivers;
 mod health;
+pub(crate) mod openapi;
+mod operators;
+mod reads;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{Method, Uri};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -20,6 +26,28 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/classify", post(classify::classify).layer(body_limit))
+        .route("/openapi.json", get(openapi::serve))
+        // Devices.
+        .route("/v1/plate-reads", post(reads::post))
+        // Drivers.
+        .route("/v1/drivers", post(drivers::sign_up))
+        .route("/v1/me", get(drivers::me))
+        .route("/v1/me/plates", post(drivers::add_plate))
+        .route("/v1/me/plates/{plate}", delete(drivers::remove_plate))
+        .route("/v1/me/sessions", get(drivers::sessions))
+        .route("/v1/me/receipts", get(drivers::receipts))
+        .route("/v1/pay/{link}", get(drivers::quote).post(drivers::pay))
+        // Operators.
+        .route("/v1/sessions", get(operators::sessions))
+        .route("/v1/sessions/{id}", get(operators::session))
+        .route("/v1/sessions/{id}/refunds", post(operators::refund))
+        .route("/v1/review-items", get(operators::review_items))
+        .route("/v1/review-items/{id}/decision", post(operators::decide_review))
+        .route("/v1/tariff", get(operators::tariff).put(operators::change_tariff))
+        .route("/v1/lists", get(operators::lists).post(operators::change_list))
+        .route("/v1/permits", get(operators::permits).post(operators::save_permit))
+        .route("/v1/barriers/{camera}/open", post(operators::open_barrier))
+        .route("/v1/audit", get(operators::audit))
         .fallback(not_found)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -38,4 +66,31 @@ pub fn router(state: AppState) -> Router {
 /// peer by the trace layer.
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound { method: method.to_string(), path: uri.path().chars().take(200).collect() }
+}
+
+/// A JSON body whose rejection is an [`ApiError`] (a JSON answer naming the problem), not
+/// axum's plain-text one.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// `?limit=` on list endpoints: 50 by default, at most 500.
+#[derive(Debug, Default, Deserialize)]
+pub struct Page {
+    limit: Option<u32>,
+}
+
+impl Page {
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 500)
+    }
 }

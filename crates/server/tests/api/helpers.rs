@@ -1,19 +1,24 @@
-//! `spawn_app`: a router over a fresh in-memory database with one registered device.
+//! `spawn_app`: a router over a fresh in-memory database with one registered device, one
+//! operator, and the garage on the embedded ledger with the example tariff.
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use http_body_util::BodyExt;
+use std::sync::Arc;
 use tower::ServiceExt;
 use valet_occupancy::OccupancyClassifier;
+
+use valet_server::settings::Secret;
 use valet_server::{AppState, Settings};
-use valet_store::{DeviceName, Store};
+use valet_store::{DeviceName, Role, Store};
 
 #[allow(missing_debug_implementations)]
 pub struct TestApp {
     pub router: Router,
     pub store: Store,
     pub key: String,
+    pub operator: String,
     pub settings: Settings,
 }
 
@@ -21,11 +26,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Settings::default()).await
 }
 
-pub async fn spawn_app_with(settings: Settings) -> TestApp {
+pub async fn spawn_app_with(mut settings: Settings) -> TestApp {
     let store = Store::open_in_memory().await.unwrap();
-    let (_, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), chrono::Utc::now()).await.unwrap();
-    let state = AppState::new(store.clone(), OccupancyClassifier::bundled().unwrap(), &settings);
-    TestApp { router: valet_server::router(state), store, key: key.expose().to_owned(), settings }
+    let now = chrono::Utc::now();
+    let (_, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), now).await.unwrap();
+    let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Operator, now).await.unwrap();
+    settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
+    let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
+    let state = AppState::new(store.clone(), gate, OccupancyClassifier::bundled().unwrap(), &settings);
+    TestApp {
+        router: valet_server::router(state),
+        store,
+        key: key.expose().to_owned(),
+        operator: operator.expose().to_owned(),
+        settings,
+    }
 }
 
 impl TestApp {
@@ -35,6 +50,16 @@ impl TestApp {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, json)
+    }
+
+    /// A JSON request with `bearer` as its credential (none when empty).
+    pub fn json(&self, method: &str, path: &str, bearer: &str, body: serde_json::Value) -> Request<Body> {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if !bearer.is_empty() {
+            request = request.header("authorization", format!("Bearer {bearer}"));
+        }
+        let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
+        request.body(body).unwrap()
     }
 
     pub fn classify(&self, body: impl Into<Body>) -> Request<Body> {

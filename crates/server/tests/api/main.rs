@@ -2,5 +2,6 @@
 //! with the junk that reaches a public port.
 
 mod connections;
+mod garage;
 mod helpers;
 mod routes;

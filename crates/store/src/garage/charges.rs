@@ -137,6 +137,14 @@ impl GarageStore {
         row.map(ChargeRecord::try_from).transpose()
     }
 
+    /// The successful charge the provider knows as `reference`, if any.
+    pub async fn charge_by_reference(&self, reference: &str) -> Result<Option<ChargeRecord>, StoreError> {
+        let sql = format!("SELECT {CHARGE_COLUMNS} FROM charges WHERE reference = $1");
+        let row: Option<ChargeRow> =
+            with_pool!(self, |pool| sqlx::query_as(&sql).bind(reference).fetch_optional(pool).await?);
+        row.map(ChargeRecord::try_from).transpose()
+    }
+
     pub async fn charges_for_session(&self, session: SessionId) -> Result<Vec<ChargeRecord>, StoreError> {
         let sql = format!("SELECT {CHARGE_COLUMNS} FROM charges WHERE session_id = $1 ORDER BY requested_at");
         let rows: Vec<ChargeRow> =

@@ -56,7 +56,7 @@ pub enum CloseOutcome {
 }
 
 #[derive(sqlx::FromRow)]
-struct SessionRow {
+pub(super) struct SessionRow {
     id: String,
     plate_display: Option<String>,
     entry_at: DateTime<Utc>,
@@ -69,7 +69,7 @@ struct SessionRow {
 }
 
 /// Sessions with their plate's spelling, where retention has not removed it.
-const SESSION_SELECT: &str = "SELECT s.id, p.plate_display, s.entry_at, s.state_detail, s.payer_driver_id, \
+pub(super) const SESSION_SELECT: &str = "SELECT s.id, p.plate_display, s.entry_at, s.state_detail, s.payer_driver_id, \
                               s.payer_link_token, s.permit_id, s.discounts, s.version \
                               FROM sessions s LEFT JOIN session_plates p ON p.session_id = s.id";
 

@@ -1,0 +1,348 @@
+//! The desk: what people do, as opposed to cameras. Drivers sign up, manage their plates and pay
+//! by plate; operators refund, decide review items and change tariffs, lists and permits. Every
+//! operator action is appended to the audit log with who and why before it is answered.
+
+use std::collections::BTreeSet;
+
+use valet_billing::{ChargeLog, GatewayError, PaymentGateway, RefundKey, RefundRequest, Settlement};
+use valet_garage::{
+    AlreadyRegistered, AuditAction, AuditEvent, CameraId, ChargeRequest, ChargeState, Direction, Driver, DriverId,
+    ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession,
+    PaymentMethodToken, Permit, PermitTerms, Plate, PlateChangeError, PlateRead, Reason, ReviewDecision, SessionEvent,
+    SessionId, SessionState, Tariff, TariffError, TariffSpec,
+};
+use valet_store::{DriverToken, ListKind, RefundRecord, ReviewItemId, StoredReviewItem};
+
+use crate::service::{GateError, GateService, HandledExit};
+
+/// Why a person's request was refused; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    #[error(transparent)]
+    Plates(#[from] PlateChangeError),
+    #[error(transparent)]
+    Registered(#[from] AlreadyRegistered),
+    #[error(transparent)]
+    Tariff(#[from] TariffError),
+    #[error(transparent)]
+    Permit(#[from] InvalidPermit),
+    #[error("no session has this link; it may have been paid or signed up for already")]
+    UnknownLink,
+    #[error("session {0} is no longer open, so it cannot be taken over by a sign-up")]
+    SessionNotOpen(SessionId),
+    #[error("session {0} cannot be paid here: {1}")]
+    NotPayable(SessionId, String),
+    #[error("session {0} has no successful charge to refund")]
+    NothingToRefund(SessionId),
+    #[error("the payment provider refused the refund: {0}")]
+    RefundRefused(GatewayError),
+    #[error("no review item {0}")]
+    UnknownReviewItem(i64),
+    #[error("review item {0} was already decided")]
+    AlreadyDecided(i64),
+    #[error("review item {0} concerns no session, so it can only be resolved, not decided")]
+    NoSessionToDecide(i64),
+    #[error("no session {0}")]
+    UnknownSession(SessionId),
+    #[error("session {0} is {1}; a review decision applies to a closed, unpaid or reviewed stay")]
+    NotDecidable(SessionId, &'static str),
+}
+
+impl From<valet_store::StoreError> for DeskError {
+    fn from(error: valet_store::StoreError) -> DeskError {
+        DeskError::Gate(GateError::Store(error))
+    }
+}
+
+/// A new account: the driver, the token their app or browser uses from now on (shown once), and
+/// the session the sign-up took over, if it came with a link.
+#[derive(Debug, Clone)]
+pub struct SignedUp {
+    pub driver: Driver,
+    pub token: DriverToken,
+    pub session: Option<SessionId>,
+}
+
+impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
+    /// Signs a driver up with their plates and a payment method. With `link` (shown at the entry
+    /// to an unregistered car), the stay in progress is charged to the new account at the exit.
+    pub async fn sign_up(
+        &self,
+        plates: Vec<Plate>,
+        payment_method: PaymentMethodToken,
+        link: Option<LinkToken>,
+    ) -> Result<SignedUp, DeskError> {
+        let mut driver = Driver::new(DriverId::from_bytes(self.ids.fresh()), payment_method);
+        for plate in plates {
+            driver.add_plate(plate)?;
+        }
+        // Checked before anything is written, so a stale link leaves no orphan account.
+        let claimed = match link {
+            Some(link) => Some(self.open_session_by_link(link).await?),
+            None => None,
+        };
+        let now = self.clock.now();
+        self.store().register_driver(&driver, now).await?;
+        let session = match claimed {
+            Some((mut session, version)) => {
+                session.register(driver.id)?;
+                if self.store().save_session(&session, version).await?.is_none() {
+                    // The car left (or someone else signed up) between the read and the write.
+                    return Err(DeskError::SessionNotOpen(session.id));
+                }
+                Some(session.id)
+            }
+            None => None,
+        };
+        let token = self.store().grant_driver_token(driver.id, now).await?;
+        Ok(SignedUp { driver, token, session })
+    }
+
+    /// Adds a plate to a driver's account.
+    pub async fn add_plate(&self, driver: &Driver, plate: Plate) -> Result<(), DeskError> {
+        driver.clone().add_plate(plate.clone())?;
+        self.store().add_driver_plate(driver.id, &plate, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Takes a plate off a driver's account, unless its car is inside: a session in progress
+    /// must stay chargeable to the account it entered under.
+    pub async fn remove_plate(&self, driver: &Driver, plate: &Plate) -> Result<(), DeskError> {
+        let inside: BTreeSet<Plate> = self
+            .store()
+            .open_sessions_by_plate(plate)
+            .await?
+            .into_iter()
+            .filter(|record| record.payer == valet_garage::Payer::Registered(driver.id))
+            .filter_map(|record| record.plate)
+            .collect();
+        driver.clone().remove_plate(plate, &inside)?;
+        self.store().remove_driver_plate(driver.id, plate).await?;
+        Ok(())
+    }
+
+    /// An unregistered driver pays for the stay behind `link` with `payment_method`, without an
+    /// account: the method is kept on a plateless account for this stay's charge (and any
+    /// refund), the session closes now, is charged like any exit, and the car may leave within
+    /// the gate's leave window. Paying again after success answers with the first payment.
+    pub async fn pay_by_link(
+        &self,
+        link: LinkToken,
+        payment_method: PaymentMethodToken,
+    ) -> Result<HandledExit, DeskError> {
+        let record = self.store().session_by_link(link).await?.ok_or(DeskError::UnknownLink)?;
+        let mut session = record.to_session()?.ok_or(DeskError::UnknownLink)?;
+        if !session.is_open() {
+            let (charge, receipt) = self.settled_so_far(session.id).await?;
+            if !matches!(session.state(), SessionState::Paid { .. }) {
+                return Err(DeskError::NotPayable(session.id, format!("it is {}", session.state().name())));
+            }
+            return Ok(HandledExit::already_settled(session.id, charge, receipt));
+        }
+        let payer = Driver::new(DriverId::from_bytes(self.ids.fresh()), payment_method);
+        self.store().register_driver(&payer, self.clock.now()).await?;
+        session.register(payer.id)?;
+        if self.store().save_session(&session, record.version).await?.is_none() {
+            return Err(DeskError::NotPayable(session.id, "it changed while paying; try again".into()));
+        }
+        // The payment is the exit, priced and charged by the same rules as a camera's read.
+        let read = PlateRead {
+            text: session.plate.display().to_owned(),
+            confidence: 1.0,
+            candidates: Vec::new(),
+            camera: CameraId(PAY_BY_PLATE_CAMERA.to_owned()),
+            direction: Direction::Exit,
+            at: self.clock.now(),
+        };
+        let handled = self.handle_exit(&read).await?;
+        let paid_here = matches!(
+            handled.decision.outcome,
+            ExitOutcome::Charge { .. } | ExitOutcome::NothingOwed { .. } | ExitOutcome::AlreadyClosed { .. }
+        );
+        if !paid_here {
+            return Err(DeskError::NotPayable(session.id, "another stay matches this plate; ask an operator".into()));
+        }
+        Ok(handled)
+    }
+
+    /// Refunds `amount` (or all that is left) of a session's successful charge. `key` makes the
+    /// request safe to repeat: the same key refunds once and answers with that refund.
+    pub async fn refund(
+        &self,
+        session: SessionId,
+        amount: Option<Money>,
+        key: &str,
+        who: OperatorId,
+        why: Reason,
+    ) -> Result<RefundRecord, DeskError> {
+        let refund_key = format!("valet-refund-{session}-{key}");
+        if let Some(done) = self.store().refunds_for_session(session).await?.into_iter().find(|r| r.key == refund_key) {
+            return Ok(done);
+        }
+        let charged =
+            self.store().charges_for_session(session).await?.into_iter().rev().find_map(|record| {
+                match record.charge.state() {
+                    ChargeState::Succeeded { reference, .. } => {
+                        Some((record.request.idempotency_key, reference.clone()))
+                    }
+                    _ => None,
+                }
+            });
+        let (charge, charge_reference) = charged.ok_or(DeskError::NothingToRefund(session))?;
+        let request = RefundRequest { key: RefundKey(refund_key.clone()), charge_reference, amount };
+        let refund = self.biller().gateway().refund(&request).await.map_err(DeskError::RefundRefused)?;
+        let now = self.clock.now();
+        let record = RefundRecord {
+            key: refund_key,
+            session,
+            charge: charge.clone(),
+            amount: refund.amount,
+            reference: refund.reference,
+            by: who.0.clone(),
+            reason: why.as_str().to_owned(),
+            at: now,
+        };
+        self.store().record_refund(&record).await?;
+        self.audit(who, AuditAction::Refund { charge, amount: record.amount }, why).await?;
+        Ok(record)
+    }
+
+    /// Decides a review item: closes it with `resolution` and, with a `decision`, applies it to
+    /// the item's session (paid in cash, written off, or repriced and charged again). Of two
+    /// operators deciding one item at once, the second is told it is already decided.
+    pub async fn decide_review(
+        &self,
+        id: ReviewItemId,
+        decision: Option<ReviewDecision>,
+        resolution: &str,
+        who: OperatorId,
+        why: Reason,
+    ) -> Result<StoredReviewItem, DeskError> {
+        let item = self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))?;
+        if item.resolved.is_some() {
+            return Err(DeskError::AlreadyDecided(id.0));
+        }
+        let session = match (&decision, item.item.session) {
+            (Some(_), None) => return Err(DeskError::NoSessionToDecide(id.0)),
+            (Some(_), Some(session)) => Some(self.decidable(session).await?),
+            (None, _) => None,
+        };
+        if !self.store().resolve_review_item(id, &who, resolution, self.clock.now()).await? {
+            return Err(DeskError::AlreadyDecided(id.0));
+        }
+        match (decision, session) {
+            (Some(decision), Some((mut session, version))) => {
+                let reason = item.item.reason.clone();
+                if !matches!(session.state(), SessionState::InReview { .. }) {
+                    session.apply(SessionEvent::RaisedForReview { reason }).map_err(GateError::from)?;
+                }
+                let repriced = matches!(decision, ReviewDecision::Reprice { .. });
+                session.apply(SessionEvent::Decided(decision.clone())).map_err(GateError::from)?;
+                if self.store().save_session(&session, version).await?.is_none() {
+                    return Err(DeskError::NotDecidable(session.id, "being changed by someone else"));
+                }
+                self.audit(who, AuditAction::ReviewDecision { session: session.id, decision }, why).await?;
+                if repriced {
+                    self.charge_repriced(&session).await?;
+                }
+            }
+            _ => {
+                let what = AuditAction::ReviewResolved { item: id.0, resolution: resolution.to_owned() };
+                self.audit(who, what, why).await?;
+            }
+        }
+        self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))
+    }
+
+    /// Stores `spec` as the active tariff, audits it, and prices every later exit with it.
+    pub async fn change_tariff(&self, spec: TariffSpec, who: OperatorId, why: Reason) -> Result<i64, DeskError> {
+        let tariff = Tariff::new(spec.clone())?;
+        let version = self.store().activate_tariff(&tariff, self.clock.now()).await?;
+        self.audit(who, AuditAction::TariffChange { tariff: spec }, why).await?;
+        self.set_tariff(tariff);
+        Ok(version)
+    }
+
+    /// Puts a plate on the allow or deny list (`Some`) or takes it off (`None`).
+    pub async fn change_list(
+        &self,
+        plate: Plate,
+        list: Option<ListKind>,
+        who: OperatorId,
+        why: Reason,
+    ) -> Result<bool, DeskError> {
+        let (changed, change) = match list {
+            Some(kind) => {
+                self.store().list_plate(&plate, kind, self.clock.now()).await?;
+                let change = if kind == ListKind::Allow { ListChange::Allowed } else { ListChange::Denied };
+                (true, change)
+            }
+            None => (self.store().unlist_plate(&plate).await?, ListChange::Removed),
+        };
+        if changed {
+            self.audit(who, AuditAction::ListChange { plate, change }, why).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Saves a new or changed monthly permit.
+    pub async fn save_permit(&self, terms: PermitTerms, who: OperatorId, why: Reason) -> Result<Permit, DeskError> {
+        let permit = Permit::new(terms)?;
+        self.store().save_permit(&permit, self.clock.now()).await?;
+        self.audit(who, AuditAction::PermitChange { permit: permit.id() }, why).await?;
+        Ok(permit)
+    }
+
+    async fn audit(&self, who: OperatorId, what: AuditAction, why: Reason) -> Result<(), DeskError> {
+        let event = AuditEvent { who, what, why, at: self.clock.now() };
+        self.store().append_audit_event(&event).await?;
+        Ok(())
+    }
+
+    async fn open_session_by_link(&self, link: LinkToken) -> Result<(ParkingSession, i64), DeskError> {
+        let record = self.store().session_by_link(link).await?.ok_or(DeskError::UnknownLink)?;
+        let session = record.to_session()?.ok_or(DeskError::UnknownLink)?;
+        if !session.is_open() {
+            return Err(DeskError::SessionNotOpen(session.id));
+        }
+        Ok((session, record.version))
+    }
+
+    async fn decidable(&self, id: SessionId) -> Result<(ParkingSession, i64), DeskError> {
+        let record = self.store().session(id).await?.ok_or(DeskError::UnknownSession(id))?;
+        let session = record.to_session()?.ok_or(DeskError::NotDecidable(id, "erased by retention"))?;
+        match session.state() {
+            SessionState::Closed { .. } | SessionState::Unpaid { .. } | SessionState::InReview { .. } => {
+                Ok((session, record.version))
+            }
+            other => Err(DeskError::NotDecidable(id, other.name())),
+        }
+    }
+
+    /// A repriced stay is charged again under a new attempt's key (the old key would replay the
+    /// old amount), to the account it was charged to.
+    async fn charge_repriced(&self, session: &ParkingSession) -> Result<(), DeskError> {
+        let SessionState::Closed { exit } = session.state() else { return Ok(()) };
+        let valet_garage::Payer::Registered(driver_id) = session.payer else { return Ok(()) };
+        let attempts = self.store().charges_for_session(session.id).await?.len();
+        let attempt = u32::try_from(attempts).unwrap_or(u32::MAX).saturating_add(1);
+        let request = ChargeRequest {
+            idempotency_key: IdempotencyKey::for_session(session.id, attempt),
+            session: session.id,
+            driver: driver_id,
+            amount: exit.price.total,
+        };
+        let driver = self.store().driver(driver_id).await?;
+        let driver = driver.ok_or(GateError::UnknownDriver(session.id, driver_id))?;
+        let settled = self.biller().settle(&request, &driver.payment_method, self.clock.now()).await;
+        if let Settlement::Recorded(charge) = settled.map_err(GateError::from)? {
+            self.apply_outcome(&charge).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The camera name pay-by-plate exits are recorded under.
+pub const PAY_BY_PLATE_CAMERA: &str = "pay-by-plate";

@@ -1,0 +1,146 @@
+//! The garage behind the API: the [`GarageStore`] on SQLite or PostgreSQL, the plate key, the
+//! payment gateway and the tariff, assembled into one [`Gate`] from [`Settings`]; and the
+//! housekeeping that runs beside the requests (pending charges retried, old plates erased).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use valet_billing::{StripeConfig, StripeGateway, StripeSecretKey};
+use valet_garage::{Barrier, GateConfig, Money, Tariff};
+use valet_gate::{ConfiguredGateway, GateService, StoreLedger, SystemClock};
+use valet_store::{GarageStore, PlateKey, Store};
+
+use crate::Settings;
+use crate::settings::GatewayKind;
+
+/// The gate service as `valet serve` runs it.
+pub type Gate = GateService<ConfiguredGateway>;
+
+/// The tariff a new garage starts with when none is configured: an example to edit (it is
+/// printed by `GET /v1/tariff` and replaced with `PUT /v1/tariff`).
+pub const EXAMPLE_TARIFF: &str = include_str!("../example-tariff.toml");
+
+/// How often pending charges (a provider that did not answer, a crash mid-charge) are retried.
+const RESUME_EVERY: Duration = Duration::from_secs(60);
+/// How often retention looks for settled sessions past their days.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Opens the garage's records (PostgreSQL when `database_url` is set, else `store`'s SQLite file),
+/// loads or creates the plate key, builds the gateway and activates a first tariff if none is.
+pub async fn open(settings: &Settings, store: &Store) -> anyhow::Result<Gate> {
+    let key = plate_key(settings)?;
+    let garage = match &settings.database_url {
+        Some(url) => GarageStore::connect_postgres(url, key).await.context("connecting to PostgreSQL")?,
+        None => store.garage(key),
+    };
+    let tariff = match garage.active_tariff().await? {
+        Some(stored) => stored.tariff,
+        None => {
+            let tariff = first_tariff(settings)?;
+            garage.activate_tariff(&tariff, chrono::Utc::now()).await?;
+            tariff
+        }
+    };
+    let config = GateConfig {
+        review_below_confidence: settings.review_below_confidence,
+        when_unsure: if settings.hold_when_unsure { Barrier::Hold } else { Barrier::Lift },
+        show_fee_below: Money::new(settings.show_fee_below_minor, tariff.spec().currency),
+        leave_within_minutes: settings.leave_within_minutes,
+    };
+    let gateway = gateway(settings, &garage)?;
+    tracing::info!(backend = ?garage.backend(), gateway = gateway.name(), "garage open");
+    Ok(GateService::new(garage, gateway, tariff, config, Arc::new(SystemClock)))
+}
+
+/// Retries pending charges every minute and erases settled plates every hour, until the process
+/// ends. Errors are logged and retried on the next tick: housekeeping never stops the gate.
+pub fn spawn_housekeeping(gate: Arc<Gate>, retention_days: u32) {
+    tokio::spawn(async move {
+        let mut resume = tokio::time::interval(RESUME_EVERY);
+        let mut retention = tokio::time::interval(RETENTION_EVERY);
+        loop {
+            tokio::select! {
+                _ = resume.tick() => match gate.resume_pending().await {
+                    Ok(settled) if !settled.is_empty() => tracing::info!(count = settled.len(), "pending charges settled"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "retrying pending charges failed"),
+                },
+                _ = retention.tick() => {
+                    match gate.store().erase_settled_plates(chrono::Utc::now(), retention_days).await {
+                        Ok(0) => {}
+                        Ok(erased) => tracing::info!(erased, retention_days, "retention erased settled plates"),
+                        Err(e) => tracing::error!(error = %e, "retention failed"),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The configured key, or the one in `DATA_DIR/plate.key`, made on first start. Losing it makes
+/// every stored plate unmatchable, so it is never regenerated over an existing file.
+fn plate_key(settings: &Settings) -> anyhow::Result<PlateKey> {
+    let hex_key = match &settings.plate_key {
+        Some(secret) => secret.expose().trim().to_owned(),
+        None => {
+            if settings.database_url.is_some() {
+                bail!("with a PostgreSQL database every replica needs the same plate key: set VALET_PLATE_KEY");
+            }
+            key_file(&settings.data_dir.join("plate.key"))?
+        }
+    };
+    let bytes = hex::decode(&hex_key).context("the plate key must be hex digits")?;
+    Ok(PlateKey::new(&bytes)?)
+}
+
+fn key_file(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+            let text = hex::encode(secret);
+            write_private(path, &text).with_context(|| format!("writing a new plate key to {}", path.display()))?;
+            tracing::info!(path = %path.display(), "made a new plate key; back it up with the database");
+            Ok(text)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading the plate key {}", path.display())),
+    }
+}
+
+/// Creates `path` readable by its owner only; refuses to overwrite.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+fn first_tariff(settings: &Settings) -> anyhow::Result<Tariff> {
+    match &settings.tariff_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Tariff::from_toml(&text).with_context(|| format!("tariff {}", path.display()))
+        }
+        None => Ok(Tariff::from_toml(EXAMPLE_TARIFF)?),
+    }
+}
+
+fn gateway(settings: &Settings, garage: &GarageStore) -> anyhow::Result<ConfiguredGateway> {
+    Ok(match settings.payment_gateway {
+        GatewayKind::Ledger => ConfiguredGateway::Ledger(StoreLedger::new(garage.clone())),
+        GatewayKind::Stripe => {
+            let key =
+                settings.stripe_secret_key.as_ref().context("the stripe gateway needs VALET_STRIPE_SECRET_KEY")?;
+            let mut config = StripeConfig::new(StripeSecretKey::parse(key.expose())?);
+            if let Some(base) = &settings.stripe_api_base {
+                config.api_base = base.clone();
+            }
+            ConfiguredGateway::Stripe(StripeGateway::new(config)?)
+        }
+    })
+}

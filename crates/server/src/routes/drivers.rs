@@ -1,0 +1,153 @@
+//! The driver's side: sign up once (`POST /v1/drivers`), then with the token from the answer see
+//! and change the account (`/v1/me…`). Pay-by-plate needs no account: the link shown at the
+//! gate is the capability (`/v1/pay/{link}`).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use valet_garage::{ChargeState, LinkToken, PaymentMethodToken, Plate};
+use valet_store::{SessionFilter, SessionRecord};
+
+use super::{ApiJson, Page};
+use crate::AppState;
+use crate::api::{DriverView, PaidAnswer, PayBody, PlateBody, Quote, SessionView, SignUp, SignedUpAnswer};
+use crate::auth::AuthedDriver;
+use crate::error::ApiError;
+
+pub async fn sign_up(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignUp>,
+) -> Result<(StatusCode, Json<SignedUpAnswer>), ApiError> {
+    let plates = body.plates.iter().map(|p| parse_plate(p)).collect::<Result<Vec<_>, _>>()?;
+    if plates.is_empty() {
+        return Err(ApiError::BadRequest("sign up with at least one plate".into()));
+    }
+    let method = parse_method(&body.payment_method)?;
+    let link = body.link.as_deref().map(parse_link).transpose()?;
+    let signed = state.gate().sign_up(plates, method, link).await?;
+    let answer = SignedUpAnswer {
+        driver: signed.driver.id.to_string(),
+        token: signed.token.expose().to_owned(),
+        plates: signed.driver.plates().map(|p| p.display().to_owned()).collect(),
+        session: signed.session.map(|s| s.to_string()),
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+pub async fn me(AuthedDriver(driver): AuthedDriver) -> Json<DriverView> {
+    Json(DriverView {
+        driver: driver.id.to_string(),
+        plates: driver.plates().map(|p| p.display().to_owned()).collect(),
+        payment_method: driver.payment_method.as_str().to_owned(),
+    })
+}
+
+pub async fn add_plate(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+    ApiJson(body): ApiJson<PlateBody>,
+) -> Result<StatusCode, ApiError> {
+    state.gate().add_plate(&driver, parse_plate(&body.plate)?).await?;
+    Ok(StatusCode::CREATED)
+}
+
+pub async fn remove_plate(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+    Path(plate): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.gate().remove_plate(&driver, &parse_plate(&plate)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn sessions(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let records = state.gate().store().sessions(SessionFilter::Driver(driver.id), page.limit()).await?;
+    Ok(Json(records.iter().map(session_view).collect()))
+}
+
+pub async fn receipts(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<valet_garage::Receipt>>, ApiError> {
+    Ok(Json(state.gate().store().receipts_of_driver(driver.id, page.limit()).await?))
+}
+
+/// What an unregistered car owes if its driver pays now.
+pub async fn quote(State(state): State<AppState>, Path(link): Path<String>) -> Result<Json<Quote>, ApiError> {
+    let gate = state.gate();
+    let record = gate.store().session_by_link(parse_link(&link)?).await?;
+    let unknown = || ApiError::Missing("no stay has this link; it may have been paid already".into());
+    let session = record.and_then(|r| r.to_session().transpose()).transpose()?.ok_or_else(unknown)?;
+    let price = match session.state().exit() {
+        Some(exit) => exit.price.clone(),
+        None => gate.tariff().price(&session.stay(Utc::now())),
+    };
+    Ok(Json(Quote {
+        session: session.id.to_string(),
+        plate: session.plate.display().to_owned(),
+        entry: session.entry,
+        state: session.state().name().to_owned(),
+        price,
+    }))
+}
+
+pub async fn pay(
+    State(state): State<AppState>,
+    Path(link): Path<String>,
+    ApiJson(body): ApiJson<PayBody>,
+) -> Result<Json<PaidAnswer>, ApiError> {
+    let gate = state.gate();
+    let handled = gate.pay_by_link(parse_link(&link)?, parse_method(&body.payment_method)?).await?;
+    let session = match &handled.decision.outcome {
+        valet_garage::ExitOutcome::Charge { session, .. }
+        | valet_garage::ExitOutcome::NothingOwed { session, .. }
+        | valet_garage::ExitOutcome::AlreadyClosed { session } => session.to_string(),
+        _ => String::new(),
+    };
+    let charge = handled.charge.as_ref().map(|c| match c.state() {
+        ChargeState::Requested { .. } => "requested".to_owned(),
+        ChargeState::Succeeded { .. } => "succeeded".to_owned(),
+        ChargeState::Failed { reason, .. } => format!("failed: {reason}"),
+    });
+    Ok(Json(PaidAnswer {
+        session,
+        charge,
+        receipt: handled.receipt,
+        leave_within_minutes: gate.config().leave_within_minutes,
+    }))
+}
+
+pub(crate) fn session_view(record: &SessionRecord) -> SessionView {
+    let exit = record.state.exit();
+    SessionView {
+        id: record.id.to_string(),
+        plate: record.plate.as_ref().map(|p| p.display().to_owned()),
+        state: record.state.name().to_owned(),
+        entry: record.entry,
+        exit: exit.map(|e| e.at),
+        price: exit.map(|e| e.price.clone()),
+        driver: match record.payer {
+            valet_garage::Payer::Registered(id) => Some(id.to_string()),
+            valet_garage::Payer::Unregistered { .. } => None,
+        },
+        permit: record.permit.map(|p| p.to_string()),
+    }
+}
+
+pub(crate) fn parse_plate(text: &str) -> Result<Plate, ApiError> {
+    Plate::parse(text).map_err(|e| ApiError::BadRequest(format!("plate {text:?}: {e}")))
+}
+
+fn parse_method(text: &str) -> Result<PaymentMethodToken, ApiError> {
+    PaymentMethodToken::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn parse_link(text: &str) -> Result<LinkToken, ApiError> {
+    LinkToken::parse(text).map_err(|_| ApiError::Missing("no stay has this link".into()))
+}

@@ -1,0 +1,362 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route, written out here next to the
+//! router. A test requests every documented operation and fails on any the router does not know,
+//! so the two cannot drift apart silently.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+/// Who may call an operation, as the `security` requirement and a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Anyone,
+    Device,
+    Driver,
+    Operator,
+}
+
+/// One documented operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub caller: Caller,
+    pub summary: &'static str,
+    /// The request body's schema name under `components/schemas`, if it takes one.
+    pub body: Option<&'static str>,
+    /// The success status and what it returns.
+    pub answer: (u16, &'static str),
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    caller: Caller,
+    summary: &'static str,
+    body: Option<&'static str>,
+    answer: (u16, &'static str),
+) -> Operation {
+    Operation { method, path, caller, summary, body, answer }
+}
+
+use Caller::{Anyone, Device, Driver, Operator};
+
+pub const OPERATIONS: &[Operation] = &[
+    op("get", "/healthz", Anyone, "Liveness: the process answers.", None, (200, "`{\"status\":\"ok\"}`")),
+    op("get", "/readyz", Anyone, "Readiness: the database answers.", None, (200, "`{\"status\":\"ready\"}`")),
+    op("get", "/openapi.json", Anyone, "This document.", None, (200, "OpenAPI 3.1")),
+    op(
+        "post",
+        "/v1/classify",
+        Device,
+        "Classify one parking-space image (raw body or multipart `image`).",
+        None,
+        (200, "ClassifyAnswer"),
+    ),
+    op(
+        "post",
+        "/v1/plate-reads",
+        Device,
+        "Report a plate read at an entry or exit gate; answers with the barrier and the exit screen.",
+        Some("PlateReadEvent"),
+        (200, "GateAnswer"),
+    ),
+    op(
+        "post",
+        "/v1/drivers",
+        Anyone,
+        "Sign up with plates and a payment-method token (never a card number); returns the driver's token once.",
+        Some("SignUp"),
+        (201, "SignedUpAnswer"),
+    ),
+    op("get", "/v1/me", Driver, "The signed-up driver's account.", None, (200, "DriverView")),
+    op("post", "/v1/me/plates", Driver, "Add a plate to the account.", Some("PlateBody"), (201, "nothing")),
+    op(
+        "delete",
+        "/v1/me/plates/{plate}",
+        Driver,
+        "Remove a plate (refused with 409 while its car is inside).",
+        None,
+        (204, "nothing"),
+    ),
+    op("get", "/v1/me/sessions", Driver, "The driver's stays, newest first (`?limit=`).", None, (200, "[SessionView]")),
+    op("get", "/v1/me/receipts", Driver, "The driver's receipts, newest first (`?limit=`).", None, (200, "[Receipt]")),
+    op(
+        "get",
+        "/v1/pay/{link}",
+        Anyone,
+        "What an unregistered car owes if paid now; the link from the gate is the credential.",
+        None,
+        (200, "Quote"),
+    ),
+    op(
+        "post",
+        "/v1/pay/{link}",
+        Anyone,
+        "Pay by plate: closes the stay, charges the payment method; the car may then leave.",
+        Some("PayBody"),
+        (200, "PaidAnswer"),
+    ),
+    op(
+        "get",
+        "/v1/sessions",
+        Operator,
+        "Sessions, newest first (`?state=open|closed|paid|unpaid|in_review&limit=`).",
+        None,
+        (200, "[SessionView]"),
+    ),
+    op(
+        "get",
+        "/v1/sessions/{id}",
+        Operator,
+        "One session with its charges, refunds and receipt.",
+        None,
+        (200, "SessionDetail"),
+    ),
+    op(
+        "post",
+        "/v1/sessions/{id}/refunds",
+        Operator,
+        "Refund a session's charge (all, or `amount_minor`); send `Idempotency-Key` to make retries safe. Audited.",
+        Some("RefundBody"),
+        (201, "RefundView"),
+    ),
+    op("get", "/v1/review-items", Operator, "The open review queue, oldest first.", None, (200, "[ReviewView]")),
+    op(
+        "post",
+        "/v1/review-items/{id}/decision",
+        Operator,
+        "Decide a review item, optionally marking its session paid or unpaid or repricing it. Audited.",
+        Some("ReviewDecisionBody"),
+        (200, "ReviewView"),
+    ),
+    op("get", "/v1/tariff", Operator, "The active tariff and its version.", None, (200, "TariffView")),
+    op(
+        "put",
+        "/v1/tariff",
+        Operator,
+        "Activate a new tariff for every later exit. Audited.",
+        Some("TariffChangeBody"),
+        (200, "TariffView"),
+    ),
+    op("get", "/v1/lists", Operator, "The allow and deny lists.", None, (200, "PlateLists")),
+    op(
+        "post",
+        "/v1/lists",
+        Operator,
+        "Put a plate on the allow or deny list, or take it off (`none`). Audited.",
+        Some("ListChangeBody"),
+        (204, "nothing"),
+    ),
+    op("get", "/v1/permits", Operator, "Permits valid now.", None, (200, "[PermitTerms]")),
+    op("post", "/v1/permits", Operator, "Save a monthly permit. Audited.", Some("PermitBody"), (201, "PermitTerms")),
+    op(
+        "post",
+        "/v1/barriers/{camera}/open",
+        Operator,
+        "Lift a barrier by hand (intercom, jammed reader). Audited.",
+        Some("Why"),
+        (200, "\"lift\""),
+    ),
+    op(
+        "get",
+        "/v1/audit",
+        Operator,
+        "Audit events since `?since=` (RFC 3339; default 24 h).",
+        None,
+        (200, "[AuditEvent]"),
+    ),
+];
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+/// The whole document, built from [`OPERATIONS`] and the request schemas below.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
+        let mut operation = json!({
+            "summary": op.summary,
+            "tags": [caller_tag(op.caller)],
+            "responses": {
+                op.answer.0.to_string(): { "description": op.answer.1 },
+                "default": {
+                    "description": "An error: a stable code and a sentence.",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorAnswer" } } }
+                }
+            }
+        });
+        if op.caller != Anyone {
+            operation["security"] = json!([{ caller_scheme(op.caller): [] }]);
+        }
+        let parameters: Vec<Value> = path_parameters(op.path)
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        if !parameters.is_empty() {
+            operation["parameters"] = Value::Array(parameters);
+        }
+        if let Some(body) = op.body {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{body}") } } }
+            });
+        }
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Valet",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A parking garage with nobody in the booth: plate reads in, sessions, charges and receipts out. \
+                            Money is integer minor units with an ISO 4217 currency; times are RFC 3339 UTC."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "deviceKey": { "type": "http", "scheme": "bearer", "description": "`valet devices add NAME`" },
+                "operatorKey": { "type": "http", "scheme": "bearer", "description": "`valet devices add NAME --role operator`" },
+                "driverToken": { "type": "http", "scheme": "bearer", "description": "the `token` of `POST /v1/drivers`" }
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+fn caller_tag(caller: Caller) -> &'static str {
+    match caller {
+        Anyone => "public",
+        Device => "devices",
+        Driver => "drivers",
+        Operator => "operators",
+    }
+}
+
+fn caller_scheme(caller: Caller) -> &'static str {
+    match caller {
+        Device => "deviceKey",
+        Driver => "driverToken",
+        Operator | Anyone => "operatorKey",
+    }
+}
+
+/// `{name}` segments of a path template.
+pub fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+fn why() -> Value {
+    json!({ "type": "string", "minLength": 1, "description": "Why, for the audit log." })
+}
+
+fn schemas() -> Value {
+    let money = json!({
+        "type": "object",
+        "required": ["minor", "currency"],
+        "properties": { "minor": { "type": "integer" }, "currency": { "type": "string", "pattern": "^[A-Z]{3}$" } }
+    });
+    json!({
+        "ErrorAnswer": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": { "error": { "type": "string" }, "message": { "type": "string" } }
+        },
+        "Money": money,
+        "PlateReadEvent": {
+            "type": "object",
+            "required": ["camera", "direction", "text", "confidence"],
+            "properties": {
+                "camera": { "type": "string" },
+                "direction": { "enum": ["entry", "exit"] },
+                "text": { "type": "string" },
+                "confidence": { "type": "number", "minimum": 0, "maximum": 1 },
+                "candidates": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["text", "confidence"],
+                        "properties": { "text": { "type": "string" }, "confidence": { "type": "number" } }
+                    }
+                },
+                "at": { "type": "string", "format": "date-time" }
+            }
+        },
+        "SignUp": {
+            "type": "object",
+            "required": ["plates", "payment_method"],
+            "properties": {
+                "plates": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+                "payment_method": { "type": "string", "description": "The payment provider's token, never a card number." },
+                "link": { "type": "string", "description": "The link token shown at the entry, to take over the stay in progress." }
+            }
+        },
+        "PlateBody": { "type": "object", "required": ["plate"], "properties": { "plate": { "type": "string" } } },
+        "PayBody": {
+            "type": "object",
+            "required": ["payment_method"],
+            "properties": { "payment_method": { "type": "string" } }
+        },
+        "Why": { "type": "object", "required": ["why"], "properties": { "why": why() } },
+        "RefundBody": {
+            "type": "object",
+            "required": ["why"],
+            "properties": { "amount_minor": { "type": "integer", "minimum": 1 }, "why": why() }
+        },
+        "ReviewDecisionBody": {
+            "type": "object",
+            "required": ["resolution", "why"],
+            "properties": {
+                "session": {
+                    "oneOf": [
+                        { "type": "object", "required": ["decision"], "properties": { "decision": { "const": "mark_paid" } } },
+                        { "type": "object", "required": ["decision"], "properties": { "decision": { "const": "mark_unpaid" } } },
+                        {
+                            "type": "object",
+                            "required": ["decision", "amount_minor"],
+                            "properties": { "decision": { "const": "reprice" }, "amount_minor": { "type": "integer", "minimum": 0 } }
+                        }
+                    ]
+                },
+                "resolution": { "type": "string", "minLength": 1 },
+                "why": why()
+            }
+        },
+        "TariffChangeBody": {
+            "type": "object",
+            "required": ["tariff", "why"],
+            "properties": {
+                "tariff": {
+                    "type": "object",
+                    "description": "A tariff as in the tariff TOML file: currency, utc_offset_minutes, grace_minutes, daily_max_minor, bands, windows, validations.",
+                    "required": ["currency", "daily_max_minor", "bands"]
+                },
+                "why": why()
+            }
+        },
+        "ListChangeBody": {
+            "type": "object",
+            "required": ["plate", "list", "why"],
+            "properties": { "plate": { "type": "string" }, "list": { "enum": ["allow", "deny", "none"] }, "why": why() }
+        },
+        "PermitBody": {
+            "type": "object",
+            "required": ["terms", "why"],
+            "properties": {
+                "terms": {
+                    "type": "object",
+                    "required": ["id", "plates", "benefit", "valid_from", "valid_to", "max_concurrent"],
+                    "properties": {
+                        "id": { "type": "string", "pattern": "^[0-9a-f]{32}$" },
+                        "plates": { "type": "array", "items": { "type": "string" } },
+                        "benefit": { "description": "`\"free\"` or `{\"discount\": {\"percent\": 50}}`-style, as the permit terms define." },
+                        "valid_from": { "type": "string", "format": "date-time" },
+                        "valid_to": { "type": "string", "format": "date-time" },
+                        "max_concurrent": { "type": "integer", "minimum": 1 }
+                    }
+                },
+                "why": why()
+            }
+        }
+    })
+}

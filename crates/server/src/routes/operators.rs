@@ -1,0 +1,247 @@
+//! The operator's side, behind an operator key: sessions, the review queue, refunds, the tariff,
+//! the plate lists, permits, manual barrier opens and the audit log. Every change is audited
+//! with the key's name and the `why` the request gives (a blank one is refused).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use valet_garage::{AuditEvent, Barrier, CameraId, Money, PlateLists, Price, Reason, ReviewDecision, SessionId};
+use valet_store::{ListKind, RefundRecord, ReviewItemId, SessionFilter, StoredReviewItem};
+
+use super::drivers::{parse_plate, session_view};
+use super::{ApiJson, Page};
+use crate::AppState;
+use crate::api::{
+    ListChangeBody, PermitBody, RefundBody, RefundView, ReviewDecisionBody, ReviewView, SessionDecision, SessionView,
+    TariffChangeBody, TariffView, Why,
+};
+use crate::auth::AuthedOperator;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    /// `open`, `closed`, `paid`, `unpaid` or `in_review`; all when absent.
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn sessions(
+    State(state): State<AppState>,
+    _: AuthedOperator,
+    Query(query): Query<SessionQuery>,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let filter = match query.state.as_deref() {
+        None => SessionFilter::All,
+        Some(name) => {
+            let known = ["open", "closed", "paid", "unpaid", "in_review"];
+            let name = known
+                .into_iter()
+                .find(|k| *k == name)
+                .ok_or_else(|| ApiError::BadRequest(format!("state {name:?} is none of {}", known.join(", "))))?;
+            SessionFilter::State(name)
+        }
+    };
+    let limit = Page { limit: query.limit }.limit();
+    let records = state.gate().store().sessions(filter, limit).await?;
+    Ok(Json(records.iter().map(session_view).collect()))
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SessionDetail {
+    #[serde(flatten)]
+    session: SessionView,
+    charges: Vec<valet_garage::Charge>,
+    refunds: Vec<RefundView>,
+    receipt: Option<valet_garage::Receipt>,
+}
+
+pub async fn session(
+    State(state): State<AppState>,
+    _: AuthedOperator,
+    Path(id): Path<String>,
+) -> Result<Json<SessionDetail>, ApiError> {
+    let id = parse_session(&id)?;
+    let store = state.gate().store();
+    let record = store.session(id).await?.ok_or_else(|| ApiError::Missing(format!("no session {id}")))?;
+    Ok(Json(SessionDetail {
+        session: session_view(&record),
+        charges: store.charges_for_session(id).await?.into_iter().map(|r| r.charge).collect(),
+        refunds: store.refunds_for_session(id).await?.iter().map(refund_view).collect(),
+        receipt: store.receipt(id).await?,
+    }))
+}
+
+/// Refunds a session's charge. Send an `Idempotency-Key` header to make a retry safe: the same
+/// key refunds once. Without one, each request is a new refund.
+pub async fn refund(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<(StatusCode, Json<RefundView>), ApiError> {
+    let id = parse_session(&id)?;
+    let gate = state.gate();
+    let amount = match body.amount_minor {
+        Some(minor) if minor <= 0 => return Err(ApiError::BadRequest("a refund is a positive amount".into())),
+        Some(minor) => Some(Money::new(minor, gate.tariff().spec().currency)),
+        None => None,
+    };
+    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        Some(Ok(key)) if !key.is_empty() && key.len() <= 200 => key.to_owned(),
+        Some(_) => return Err(ApiError::BadRequest("Idempotency-Key is 1 to 200 visible characters".into())),
+        None => hex_id(),
+    };
+    let refund = gate.refund(id, amount, &key, operator.id(), reason(&body.why)?).await?;
+    Ok((StatusCode::CREATED, Json(refund_view(&refund))))
+}
+
+pub async fn review_items(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<Vec<ReviewView>>, ApiError> {
+    let items = state.gate().store().open_review_items().await?;
+    Ok(Json(items.into_iter().map(review_view).collect()))
+}
+
+pub async fn decide_review(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<ReviewDecisionBody>,
+) -> Result<Json<ReviewView>, ApiError> {
+    let gate = state.gate();
+    let now = Utc::now();
+    let decision = match body.session {
+        None => None,
+        Some(SessionDecision::MarkPaid) => Some(ReviewDecision::MarkPaid { at: now }),
+        Some(SessionDecision::MarkUnpaid) => Some(ReviewDecision::MarkUnpaid { at: now }),
+        Some(SessionDecision::Reprice { amount_minor }) => {
+            if amount_minor < 0 {
+                return Err(ApiError::BadRequest("a price is not negative".into()));
+            }
+            let total = Money::new(amount_minor, gate.tariff().spec().currency);
+            Some(ReviewDecision::Reprice { price: Price { total, lines: Vec::new() }, at: now })
+        }
+    };
+    if body.resolution.trim().is_empty() {
+        return Err(ApiError::BadRequest("say in `resolution` what was decided".into()));
+    }
+    let item = gate
+        .decide_review(ReviewItemId(id), decision, body.resolution.trim(), operator.id(), reason(&body.why)?)
+        .await?;
+    Ok(Json(review_view(item)))
+}
+
+pub async fn tariff(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<TariffView>, ApiError> {
+    let stored = state.gate().store().active_tariff().await?;
+    let stored = stored.ok_or_else(|| ApiError::Missing("no tariff is active".into()))?;
+    Ok(Json(TariffView { version: stored.version, tariff: stored.tariff.spec().clone() }))
+}
+
+pub async fn change_tariff(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    ApiJson(body): ApiJson<TariffChangeBody>,
+) -> Result<Json<TariffView>, ApiError> {
+    let version = state.gate().change_tariff(body.tariff.clone(), operator.id(), reason(&body.why)?).await?;
+    Ok(Json(TariffView { version, tariff: body.tariff }))
+}
+
+pub async fn lists(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<PlateLists>, ApiError> {
+    Ok(Json(state.gate().store().plate_lists().await?))
+}
+
+pub async fn change_list(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    ApiJson(body): ApiJson<ListChangeBody>,
+) -> Result<StatusCode, ApiError> {
+    let list = match body.list.as_str() {
+        "allow" => Some(ListKind::Allow),
+        "deny" => Some(ListKind::Deny),
+        "none" => None,
+        other => return Err(ApiError::BadRequest(format!("list {other:?} is none of allow, deny, none"))),
+    };
+    let plate = parse_plate(&body.plate)?;
+    let changed = state.gate().change_list(plate, list, operator.id(), reason(&body.why)?).await?;
+    Ok(if changed { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND })
+}
+
+pub async fn permits(
+    State(state): State<AppState>,
+    _: AuthedOperator,
+) -> Result<Json<Vec<valet_garage::PermitTerms>>, ApiError> {
+    let permits = state.gate().store().permits_valid_at(Utc::now()).await?;
+    Ok(Json(permits.into_iter().map(|p| p.terms().clone()).collect()))
+}
+
+pub async fn save_permit(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    ApiJson(body): ApiJson<PermitBody>,
+) -> Result<(StatusCode, Json<valet_garage::PermitTerms>), ApiError> {
+    let permit = state.gate().save_permit(body.terms, operator.id(), reason(&body.why)?).await?;
+    Ok((StatusCode::CREATED, Json(permit.terms().clone())))
+}
+
+pub async fn open_barrier(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    Path(camera): Path<String>,
+    ApiJson(body): ApiJson<Why>,
+) -> Result<Json<Barrier>, ApiError> {
+    let barrier = state.gate().open_barrier_manually(CameraId(camera), operator.id(), reason(&body.why)?).await?;
+    Ok(Json(barrier))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// RFC 3339; the last 24 hours when absent.
+    since: Option<DateTime<Utc>>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    _: AuthedOperator,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let since = query.since.unwrap_or_else(|| Utc::now() - chrono::TimeDelta::days(1));
+    Ok(Json(state.gate().store().audit_events(since).await?))
+}
+
+fn reason(why: &str) -> Result<Reason, ApiError> {
+    Reason::parse(why)
+        .map_err(|_| ApiError::BadRequest("say `why`: every operator action is audited with a reason".into()))
+}
+
+fn parse_session(text: &str) -> Result<SessionId, ApiError> {
+    SessionId::parse(text).map_err(|_| ApiError::Missing(format!("no session {text:?}")))
+}
+
+fn refund_view(refund: &RefundRecord) -> RefundView {
+    RefundView {
+        key: refund.key.clone(),
+        session: refund.session.to_string(),
+        charge: refund.charge.to_string(),
+        amount: refund.amount,
+        reference: refund.reference.clone(),
+        by: refund.by.clone(),
+        reason: refund.reason.clone(),
+        at: refund.at,
+    }
+}
+
+fn review_view(stored: StoredReviewItem) -> ReviewView {
+    let (resolved_by, resolution, resolved_at) = match stored.resolved {
+        Some((by, how, at)) => (Some(by.0), Some(how), Some(at)),
+        None => (None, None, None),
+    };
+    ReviewView { id: stored.id.0, item: stored.item, resolved_by, resolution, resolved_at }
+}
+
+/// A fresh random key for a request that came without one.
+fn hex_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}

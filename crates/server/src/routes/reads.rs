@@ -1,0 +1,95 @@
+//! `POST /v1/plate-reads`: a gate camera that reads plates itself reports a car; the gate
+//! decides, stores and (at an exit) charges, and answers with what the barrier and screen do.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use valet_garage::{CameraId, ChargeState, Direction, EntryOutcome, ExitOutcome, PlateRead};
+use valet_gate::{HandledEntry, HandledExit};
+
+use super::ApiJson;
+use crate::AppState;
+use crate::api::{GateAnswer, PlateReadEvent};
+use crate::auth::AuthedDevice;
+use crate::error::ApiError;
+
+pub async fn post(
+    State(state): State<AppState>,
+    AuthedDevice(device): AuthedDevice,
+    ApiJson(event): ApiJson<PlateReadEvent>,
+) -> Result<Json<GateAnswer>, ApiError> {
+    if event.camera.trim().is_empty() {
+        return Err(ApiError::BadRequest("`camera` names the gate camera that read the plate".into()));
+    }
+    let read = PlateRead {
+        text: event.text,
+        confidence: event.confidence,
+        candidates: event.candidates,
+        camera: CameraId(event.camera),
+        direction: event.direction,
+        at: event.at.unwrap_or_else(Utc::now),
+    };
+    tracing::debug!(device = device.name.as_str(), camera = %read.camera.0, direction = ?read.direction, "plate read");
+    let gate = state.gate();
+    let answer = match read.direction {
+        Direction::Entry => entry_answer(gate.handle_entry(&read).await?),
+        Direction::Exit => exit_answer(gate.handle_exit(&read).await?),
+    };
+    Ok(Json(answer))
+}
+
+pub(crate) fn entry_answer(handled: HandledEntry) -> GateAnswer {
+    let decision = handled.decision;
+    let (outcome, session, link) = match &decision.outcome {
+        EntryOutcome::Opened(session) => {
+            let link = match session.payer {
+                valet_garage::Payer::Unregistered { link } => Some(link.to_string()),
+                valet_garage::Payer::Registered(_) => None,
+            };
+            ("opened", Some(session.id.to_string()), link)
+        }
+        EntryOutcome::Refused { .. } => ("refused", None, None),
+        EntryOutcome::Exempt { .. } => ("exempt", None, None),
+        EntryOutcome::Unreadable => ("unreadable", None, None),
+    };
+    GateAnswer {
+        barrier: decision.barrier,
+        outcome: outcome.to_owned(),
+        session,
+        link,
+        display: None,
+        charge: None,
+        review_items: handled.review.map(|id| id.0).into_iter().collect(),
+    }
+}
+
+pub(crate) fn exit_answer(handled: HandledExit) -> GateAnswer {
+    let decision = handled.decision;
+    let (outcome, session, link) = match &decision.outcome {
+        ExitOutcome::Charge { session, .. } => ("charged", Some(*session), None),
+        ExitOutcome::NothingOwed { session, .. } => ("nothing_owed", Some(*session), None),
+        ExitOutcome::PayByPlate { session, link, .. } => ("pay_by_plate", Some(*session), Some(link.to_string())),
+        ExitOutcome::AlreadyClosed { session } => ("already_closed", Some(*session), None),
+        ExitOutcome::Exempt { .. } => ("exempt", None, None),
+        ExitOutcome::Ambiguous { .. } => ("ambiguous", None, None),
+        ExitOutcome::NoOpenSession => ("no_open_session", None, None),
+        ExitOutcome::Unreadable => ("unreadable", None, None),
+    };
+    let charge = handled.charge.map(|charge| {
+        match charge.state() {
+            ChargeState::Requested { .. } => "requested",
+            ChargeState::Succeeded { .. } => "succeeded",
+            ChargeState::Failed { .. } => "failed",
+        }
+        .to_owned()
+    });
+    GateAnswer {
+        barrier: decision.barrier,
+        outcome: outcome.to_owned(),
+        session: session.map(|s| s.to_string()),
+        link,
+        display: serde_json::to_value(&decision.display).ok(),
+        charge,
+        review_items: handled.review.iter().map(|id| id.0).collect(),
+    }
+}

@@ -1,0 +1,60 @@
+//! Lot history: frames and space changes read back as recorded, per lot, in time order.
+
+use valet_store::{LotFrameRecord, SpaceChangeRecord, SpaceStateRecord};
+
+use super::{TestGarage, at, conformance};
+
+conformance!(a_lot_frame_and_its_changes_read_back_as_recorded, changes_are_kept_per_lot_and_in_time_order);
+
+fn frame(lot: &str, minute: u32, free: u32) -> LotFrameRecord {
+    LotFrameRecord {
+        lot: lot.into(),
+        camera: "cam1".into(),
+        at: at(2, 9, minute),
+        free,
+        occupied: 2 - free,
+        unknown: 0,
+        spaces: vec![
+            SpaceStateRecord { space: "a1".into(), state: "occupied".into(), confidence: 0.97, p_occupied: 0.97 },
+            SpaceStateRecord { space: "a2".into(), state: "free".into(), confidence: 0.8, p_occupied: 0.2 },
+        ],
+        counts: serde_json::json!({ "zones": [{ "zone": "A", "free": free }] }),
+    }
+}
+
+fn change(space: &str, from: Option<&str>, to: &str, minute: u32) -> SpaceChangeRecord {
+    SpaceChangeRecord {
+        space: space.into(),
+        from: from.map(Into::into),
+        to: to.into(),
+        confidence: 0.9,
+        at: at(2, 9, minute),
+    }
+}
+
+async fn a_lot_frame_and_its_changes_read_back_as_recorded(garage: TestGarage) {
+    let history = garage.store.lot_history();
+    assert!(history.latest_frame("ufpr05").await.unwrap().is_none());
+    let first = frame("ufpr05", 0, 1);
+    let changes = [change("a1", None, "occupied", 0), change("a2", None, "free", 0)];
+    let id = history.record_frame(&first, &changes).await.unwrap();
+    let later = frame("ufpr05", 5, 0);
+    let later_id = history.record_frame(&later, &[change("a2", Some("free"), "occupied", 5)]).await.unwrap();
+    assert_ne!(id, later_id);
+    assert_eq!(history.latest_frame("ufpr05").await.unwrap(), Some((later_id, later)));
+    let all = history.changes_since("ufpr05", at(2, 0, 0), 100).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[..2], changes);
+    assert_eq!(all[2].from.as_deref(), Some("free"));
+}
+
+async fn changes_are_kept_per_lot_and_in_time_order(garage: TestGarage) {
+    let history = garage.store.lot_history();
+    history.record_frame(&frame("north", 10, 1), &[change("n1", None, "free", 10)]).await.unwrap();
+    history.record_frame(&frame("south", 5, 1), &[change("s1", None, "free", 5)]).await.unwrap();
+    history.record_frame(&frame("north", 20, 0), &[change("n1", Some("free"), "occupied", 20)]).await.unwrap();
+    let north = history.changes_since("north", at(2, 9, 15), 100).await.unwrap();
+    assert_eq!(north, vec![change("n1", Some("free"), "occupied", 20)]);
+    assert_eq!(history.changes_since("north", at(2, 0, 0), 1).await.unwrap().len(), 1, "the limit holds");
+    assert_eq!(history.latest_frame("south").await.unwrap().unwrap().1.at, at(2, 9, 5));
+}

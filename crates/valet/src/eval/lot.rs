@@ -1,0 +1,195 @@
+//! `valet eval lot DIR`: whole labelled frames through decode → warp → classify, scored per space:
+//! accuracy, per-class precision/recall, confusion matrix, per-folder accuracy, ms per frame.
+//!
+//! DIR holds PKLot-layout frames: each `NAME.xml` (PKLot XML with `occupied` flags) beside its
+//! `NAME.jpg`/`.png`, or in a `bounding_boxes/` folder whose sibling `frames/` holds the image (as
+//! pklot-padova). Each XML is its own layout; frames sharing one reuse its sampling maps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use valet_imaging::DecodeLimits;
+
+use super::pct;
+use valet_lot::import::{PKLOT_FRAME, pklot};
+use valet_lot::{CameraId, Layout, LotReader, WarpMode};
+use valet_occupancy::{Confusion, OccupancyClassifier, SpaceState};
+
+#[derive(Debug, clap::Args)]
+pub struct LotArgs {
+    dir: PathBuf,
+    /// How spaces are warped to the model input: via[:SIDE] or direct[:SAMPLES].
+    #[arg(long, value_parser = crate::lot::parse_warp, default_value = "direct:2")]
+    warp: WarpMode,
+    /// The last line is one JSON object with n, frames, accuracy, ms_per_frame and the rest.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
+    let mut xmls = Vec::new();
+    collect_xml(&args.dir, &mut xmls)?;
+    xmls.sort();
+    if xmls.is_empty() {
+        bail!("no PKLot .xml files under {}", args.dir.display());
+    }
+    let classifier = Arc::new(OccupancyClassifier::bundled()?);
+    let camera = CameraId::new("cam1");
+    let limits = DecodeLimits::default();
+    let mut readers: Vec<LotReader> = Vec::new();
+    let mut confusion = Confusion::default();
+    let mut per_folder: BTreeMap<String, Confusion> = BTreeMap::new();
+    let (mut frames, mut decode_ms, mut pipeline_ms, mut warp_ms, mut model_ms) = (0usize, 0.0, 0.0, 0.0, 0.0);
+    let mut skipped = Vec::new();
+    for xml_path in &xmls {
+        let Some(image_path) = frame_for(xml_path) else {
+            skipped.push(format!("{}: no frame image beside it", xml_path.display()));
+            continue;
+        };
+        let xml = std::fs::read_to_string(xml_path).with_context(|| format!("reading {}", xml_path.display()))?;
+        let labelled = match pklot(&xml, camera.clone(), PKLOT_FRAME) {
+            Ok(l) => l,
+            Err(e) => {
+                skipped.push(format!("{}: {e}", xml_path.display()));
+                continue;
+            }
+        };
+        let bytes = std::fs::read(&image_path).with_context(|| format!("reading {}", image_path.display()))?;
+        let t = Instant::now();
+        let frame = match valet_imaging::decode(&bytes, &limits) {
+            Ok(d) => d.image,
+            Err(e) => {
+                skipped.push(format!("{}: {e}", image_path.display()));
+                continue;
+            }
+        };
+        decode_ms += t.elapsed().as_secs_f64() * 1e3;
+        let reader = reader_for(&mut readers, &labelled.layout, &classifier, args.warp);
+        // Sampling maps are built once per layout and frame size, outside the per-frame time.
+        reader.plan(&camera, frame.width(), frame.height())?;
+        let t = Instant::now();
+        let reading = reader.read(&camera, &frame).with_context(|| format!("reading {}", image_path.display()))?;
+        pipeline_ms += t.elapsed().as_secs_f64() * 1e3;
+        warp_ms += reading.warp_ms;
+        model_ms += reading.model_ms;
+        frames += 1;
+        let folder = folder_name(&args.dir, xml_path);
+        for (space, occupied) in &labelled.labels {
+            let Some(r) = reading.spaces.iter().find(|s| &s.space == space) else { continue };
+            let truth = if *occupied { SpaceState::Occupied } else { SpaceState::Free };
+            let predicted = if r.p_occupied >= 0.5 { SpaceState::Occupied } else { SpaceState::Free };
+            confusion.add(truth, predicted);
+            per_folder.entry(folder.clone()).or_default().add(truth, predicted);
+        }
+    }
+
+    let n = confusion.total();
+    let per_frame = |total: f64| total / frames.max(1) as f64;
+    let ms_per_frame = per_frame(pipeline_ms);
+    let accuracy = confusion.accuracy().unwrap_or(0.0);
+    let occupied = confusion.class(SpaceState::Occupied);
+    let free = confusion.class(SpaceState::Free);
+
+    println!(
+        "{n} spaces in {frames} frames under {} ({} occupied, {} free), model {}, warp {:?}",
+        args.dir.display(),
+        occupied.support,
+        free.support,
+        classifier.spec().model,
+        args.warp
+    );
+    for line in &skipped {
+        println!("  skipped: {line}");
+    }
+    super::print_confusion(&confusion);
+    for (folder, c) in &per_folder {
+        println!("  {folder:<20} {:>5} spaces  accuracy {}", c.total(), pct(c.accuracy()));
+    }
+    println!(
+        "ms per frame: {ms_per_frame:.2} (warp {:.2} + model {:.2}, one batch per frame); decode {:.2} separately",
+        per_frame(warp_ms),
+        per_frame(model_ms),
+        per_frame(decode_ms)
+    );
+    if args.json {
+        let folders: BTreeMap<&String, serde_json::Value> =
+            per_folder.iter().map(|(k, c)| (k, json!({ "n": c.total(), "accuracy": c.accuracy() }))).collect();
+        println!(
+            "{}",
+            json!({
+                "n": n,
+                "frames": frames,
+                "accuracy": accuracy,
+                "ms_per_frame": ms_per_frame,
+                "warp_ms_per_frame": per_frame(warp_ms),
+                "model_ms_per_frame": per_frame(model_ms),
+                "decode_ms_per_frame": per_frame(decode_ms),
+                "model": classifier.spec().model,
+                "warp": format!("{:?}", args.warp),
+                "occupied": occupied,
+                "free": free,
+                "confusion": { "rows": "truth", "columns": "predicted", "order": ["free", "occupied"], "counts": confusion.counts },
+                "per_folder": folders,
+                "skipped": skipped.len(),
+            })
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A reader for this layout: the one already built for the same geometry, or a new one.
+fn reader_for<'a>(
+    readers: &'a mut Vec<LotReader>,
+    layout: &Layout,
+    classifier: &Arc<OccupancyClassifier>,
+    warp: WarpMode,
+) -> &'a LotReader {
+    let same = |r: &LotReader| r.layout().cameras == layout.cameras && r.layout().spaces == layout.spaces;
+    match readers.iter().position(same) {
+        Some(i) => &readers[i],
+        None => {
+            readers.push(LotReader::new(layout.clone(), classifier.clone(), warp));
+            readers.last().expect("just pushed")
+        }
+    }
+}
+
+fn collect_xml(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_xml(&path, out)?;
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `NAME.{jpg,jpeg,png}` beside the XML, or in `../frames/` when the XML is in `bounding_boxes/`.
+fn frame_for(xml: &Path) -> Option<PathBuf> {
+    let stem = xml.file_stem()?.to_str()?;
+    let dir = xml.parent()?;
+    let mut places = vec![dir.to_path_buf()];
+    if let Some(parent) = dir.parent() {
+        places.push(parent.join("frames"));
+    }
+    places
+        .iter()
+        .flat_map(|d| ["jpg", "jpeg", "png", "JPG", "PNG"].map(|e| d.join(format!("{stem}.{e}"))))
+        .find(|p| p.is_file())
+}
+
+/// The first folder below DIR (e.g. `sequence3`), or `.` for XMLs directly in it.
+fn folder_name(root: &Path, xml: &Path) -> String {
+    xml.strip_prefix(root)
+        .ok()
+        .and_then(|rel| rel.components().next())
+        .filter(|_| xml.parent() != Some(root))
+        .map_or_else(|| ".".to_owned(), |c| c.as_os_str().to_string_lossy().into_owned())
+}
