@@ -147,6 +147,9 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
 
     /// Decides an entry read and stores what it opened and what it wants reviewed.
     pub async fn handle_entry(&self, read: &PlateRead) -> Result<HandledEntry, GateError> {
+        if let Some(repeat) = self.repeated_entry(read).await? {
+            return Ok(repeat);
+        }
         let plates = read_plates(read);
         let lists = self.store.plate_lists().await?;
         let mut drivers = Vec::new();
@@ -177,6 +180,28 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
             None => None,
         };
         Ok(HandledEntry { decision, review })
+    }
+
+    /// The same car read again at the entry (a camera's second read, a redelivered event): its
+    /// read's plate has a session opened within the leave window either side of this read. It is
+    /// answered with that session, as first decided, and opens nothing.
+    async fn repeated_entry(&self, read: &PlateRead) -> Result<Option<HandledEntry>, GateError> {
+        let Some(plate) = Plate::parse(&read.text).ok() else { return Ok(None) };
+        let window = TimeDelta::minutes(i64::from(self.config.leave_within_minutes));
+        for record in self.store.open_sessions_by_plate(&plate).await? {
+            if (record.entry - read.at).abs() <= window
+                && let Some(session) = record.to_session()?
+                && session.plate == plate
+            {
+                let decision = EntryDecision {
+                    barrier: Barrier::Lift,
+                    outcome: EntryOutcome::Opened(Box::new(session)),
+                    review: None,
+                };
+                return Ok(Some(HandledEntry { decision, review: None }));
+            }
+        }
+        Ok(None)
     }
 
     /// Decides an exit read, closes the session it matched and charges it. Of several workers

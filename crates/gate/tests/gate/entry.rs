@@ -9,7 +9,25 @@ on_both_databases!(
     a_deny_listed_plate_is_refused_and_queued_for_review,
     an_unknown_plate_opens_an_unregistered_session_with_a_link_token,
     a_registered_driver_entering_opens_a_session_they_will_pay_for,
+    the_same_car_read_twice_at_the_entry_opens_one_session,
 );
+
+async fn the_same_car_read_twice_at_the_entry_opens_one_session(db: TestStore) {
+    let (gate, _clock) = gate(&db.store);
+    let first = gate.handle_entry(&read("TWO 222", Direction::Entry, at(9, 0))).await.unwrap();
+    // A second camera frame a few seconds later, and the same event delivered again.
+    let second = gate.handle_entry(&read("TWO222", Direction::Entry, at(9, 1))).await.unwrap();
+    let again = gate.handle_entry(&read("TWO 222", Direction::Entry, at(9, 0))).await.unwrap();
+    assert_eq!(second.decision, first.decision);
+    assert_eq!(again.decision, first.decision);
+    assert_eq!(db.store.open_sessions_by_plate(&plate("TWO222")).await.unwrap().len(), 1);
+    // A day later the old session is no repeat: the car is let in on a session of its own (the
+    // stale one is left to the exit's matching and the review queue).
+    let next_day = gate.handle_entry(&read("TWO222", Direction::Entry, at(9, 0) + chrono::TimeDelta::days(1))).await;
+    let EntryOutcome::Opened(session) = next_day.unwrap().decision.outcome else { panic!("not opened") };
+    let EntryOutcome::Opened(first_session) = &first.decision.outcome else { panic!("not opened") };
+    assert_ne!(session.id, first_session.id);
+}
 
 async fn a_deny_listed_plate_is_refused_and_queued_for_review(db: TestStore) {
     let (gate, _clock) = gate(&db.store);
