@@ -12,9 +12,11 @@ pub mod api;
 mod auth;
 mod error;
 pub mod garage;
+pub mod lots;
 mod routes;
 mod serve;
 pub mod settings;
+pub mod signs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,7 @@ pub struct AppState {
 struct Inner {
     store: Store,
     gate: Arc<Gate>,
+    lots: lots::Lots,
     classifier: OccupancyClassifier,
     limits: DecodeLimits,
     max_body_bytes: u64,
@@ -48,11 +51,18 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Store, gate: Arc<Gate>, classifier: OccupancyClassifier, settings: &Settings) -> AppState {
+    pub fn new(
+        store: Store,
+        gate: Arc<Gate>,
+        lots: lots::Lots,
+        classifier: OccupancyClassifier,
+        settings: &Settings,
+    ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
                 gate,
+                lots,
                 classifier,
                 limits: settings.decode_limits(),
                 max_body_bytes: settings.max_body_bytes,
@@ -69,6 +79,10 @@ impl AppState {
     pub fn gate(&self) -> &Gate {
         &self.inner.gate
     }
+
+    pub fn lots(&self) -> &lots::Lots {
+        &self.inner.lots
+    }
 }
 
 /// Opens the store, loads the bundled model, binds the port and serves until `shutdown` resolves.
@@ -84,11 +98,16 @@ pub async fn run(
         .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
     let gate = Arc::new(garage::open(&settings, &store).await?);
     let classifier = OccupancyClassifier::bundled().context("loading the bundled occupancy model")?;
+    let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
+    let lots = lots::Lots::load(&lots_dir, &Arc::new(OccupancyClassifier::bundled()?))?;
+    if let Some(broker) = &settings.mqtt_broker {
+        signs::spawn(broker, &settings.mqtt_prefix, &lots)?;
+    }
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
-    let state = AppState::new(store, gate, classifier, &settings);
+    let state = AppState::new(store, gate, lots, classifier, &settings);
     on_ready(addr);
     serve(listener, router(state), &settings, shutdown).await?;
     Ok(())

@@ -36,6 +36,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_LEAVE_WITHIN_MINUTES", "minutes a paid car has to pass the exit (default 15)"),
     ("VALET_HOLD_WHEN_UNSURE", "`true`: keep the barrier down when no session can be chosen (default false)"),
     ("VALET_RETENTION_DAYS", "days a settled session keeps its plate (default 30)"),
+    (
+        "VALET_LOTS_DIR",
+        "directory of lot layouts (`*.toml`, from `valet lot import`) to guide in (default DATA_DIR/lots)",
+    ),
     ("VALET_LOG", "log filter, e.g. `info,valet_server=debug` (default info)"),
     ("VALET_SERVER", "server URL for `valet send` (default http://127.0.0.1:8080)"),
     ("VALET_KEY", "device key for `valet send`"),
@@ -64,6 +68,9 @@ pub struct Settings {
     pub leave_within_minutes: u32,
     pub hold_when_unsure: bool,
     pub retention_days: u32,
+    pub lots_dir: Option<PathBuf>,
+    pub mqtt_broker: Option<String>,
+    pub mqtt_prefix: String,
 }
 
 /// A configured secret (the plate key, a Stripe key): `Debug` never prints it, so settings can be
@@ -126,6 +133,9 @@ impl Default for Settings {
             leave_within_minutes: 15,
             hold_when_unsure: false,
             retention_days: valet_store::DEFAULT_RETENTION_DAYS,
+            lots_dir: None,
+            mqtt_broker: None,
+            mqtt_prefix: "valet".to_owned(),
         }
     }
 }
@@ -165,7 +175,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 23] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -186,6 +196,9 @@ const KEYS: [&str; 20] = [
     "leave_within_minutes",
     "hold_when_unsure",
     "retention_days",
+    "lots_dir",
+    "mqtt_broker",
+    "mqtt_prefix",
 ];
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use valet_lot::{CameraId, FrameReading, Layout, LotState, StateChange};
-use valet_store::{LotFrameRecord, SpaceChangeRecord, SpaceStateRecord, Store};
+use valet_store::{LotFrameRecord, SpaceChangeRecord, Store};
 
 /// Stores the frame (the lot's counts after it, each space's state) and its changes; returns the
 /// frame's id.
@@ -20,19 +20,7 @@ pub async fn record(
 ) -> anyhow::Result<i64> {
     let store = Store::open(data_dir).await?;
     let counts = lot.counts();
-    let spaces = reading
-        .spaces
-        .iter()
-        .filter_map(|r| {
-            let s = lot.space(&r.space)?;
-            Some(SpaceStateRecord {
-                space: r.space.to_string(),
-                state: s.state.as_str().to_owned(),
-                confidence: f64::from(s.confidence),
-                p_occupied: f64::from(r.p_occupied),
-            })
-        })
-        .collect();
+    let spaces = valet_server::lots::space_records(reading, lot);
     let frame = LotFrameRecord {
         lot: layout.id.to_string(),
         camera: camera.to_string(),

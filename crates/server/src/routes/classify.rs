@@ -105,7 +105,7 @@ async fn answer(
 }
 
 /// The image bytes of the request, within the size limit and the body timeout.
-async fn receive(state: &AppState, request: Request) -> Result<Bytes, ApiError> {
+pub(super) async fn receive(state: &AppState, request: Request) -> Result<Bytes, ApiError> {
     let limit = state.inner.max_body_bytes;
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

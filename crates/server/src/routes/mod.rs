@@ -3,6 +3,7 @@
 mod classify;
 mod drivers;
 mod health;
+mod lots;
 pub(crate) mod openapi;
 mod operators;
 mod reads;
@@ -29,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         // Devices.
         .route("/v1/plate-reads", post(reads::post))
+        .route("/v1/lots/{id}/frames", post(lots::post_frame).layer(body_limit))
+        // Guidance: signs and apps, no key.
+        .route("/v1/lots/{id}/availability", get(lots::availability))
+        .route("/v1/lots/{id}/events", get(lots::events))
         // Drivers.
         .route("/v1/drivers", post(drivers::sign_up))
         .route("/v1/me", get(drivers::me))

@@ -20,6 +20,16 @@ pub struct TestApp {
     pub key: String,
     pub operator: String,
     pub settings: Settings,
+    pub state: AppState,
+}
+
+/// One synthetic lot, `grid`: ten spaces on one 640×480 camera.
+pub fn lots() -> valet_server::lots::Lots {
+    let mut lots = valet_server::lots::Lots::default();
+    let mut layout = valet_lot::synthetic::grid_layout(10, 640, 480);
+    layout.id = valet_lot::LotId::new("grid");
+    lots.insert(layout, Arc::new(OccupancyClassifier::bundled().unwrap()));
+    lots
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -33,9 +43,10 @@ pub async fn spawn_app_with(mut settings: Settings) -> TestApp {
     let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Operator, now).await.unwrap();
     settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
     let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
-    let state = AppState::new(store.clone(), gate, OccupancyClassifier::bundled().unwrap(), &settings);
+    let state = AppState::new(store.clone(), gate, lots(), OccupancyClassifier::bundled().unwrap(), &settings);
     TestApp {
-        router: valet_server::router(state),
+        router: valet_server::router(state.clone()),
+        state,
         store,
         key: key.expose().to_owned(),
         operator: operator.expose().to_owned(),

@@ -4,4 +4,5 @@
 mod connections;
 mod garage;
 mod helpers;
+mod lots;
 mod routes;

@@ -1,0 +1,169 @@
+//! [`Lots`]: the lots this garage guides drivers in, live. Each layout file in the lots directory
+//! becomes a [`LiveLot`]: its frame reader (warp maps built once per camera), its smoothed state,
+//! and a broadcast of every frame's counts and changes for the SSE stream and the signs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use valet_lot::{Counts, Layout, LotReader, LotState, SmoothingConfig, StateChange, WarpMode};
+use valet_occupancy::OccupancyClassifier;
+use valet_store::SpaceStateRecord;
+
+/// Updates a slow subscriber may fall behind by before it skips to the newest.
+const BACKLOG: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct Lots {
+    by_id: BTreeMap<String, Arc<LiveLot>>,
+}
+
+#[derive(Debug)]
+pub struct LiveLot {
+    pub reader: LotReader,
+    state: Mutex<Live>,
+    updates: broadcast::Sender<LotUpdate>,
+}
+
+#[derive(Debug)]
+struct Live {
+    state: LotState,
+    at: Option<DateTime<Utc>>,
+}
+
+/// What one frame changed, as the stream and the signs see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LotUpdate {
+    pub lot: String,
+    pub camera: String,
+    pub at: DateTime<Utc>,
+    pub counts: Counts,
+    pub changes: Vec<ChangeView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeView {
+    pub space: String,
+    pub from: Option<&'static str>,
+    pub to: &'static str,
+    pub confidence: f32,
+}
+
+/// `GET /v1/lots/{id}/availability`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Availability {
+    pub lot: String,
+    /// When the last frame was read; `None` before any (every space then counts as unknown).
+    pub at: Option<DateTime<Utc>>,
+    pub counts: Counts,
+}
+
+impl Lots {
+    /// Every `*.toml` layout in `dir` (none when it does not exist). A layout that does not load
+    /// stops the start-up with its file named: a garage must not guide by a half-read map.
+    pub fn load(dir: &Path, classifier: &Arc<OccupancyClassifier>) -> anyhow::Result<Lots> {
+        let mut lots = Lots::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(lots),
+            Err(e) => return Err(e).with_context(|| format!("reading the lots directory {}", dir.display())),
+        };
+        let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let layout = Layout::from_toml(&text).with_context(|| format!("lot layout {}", path.display()))?;
+            let id = layout.id.to_string();
+            anyhow::ensure!(!lots.by_id.contains_key(&id), "lot {id:?} is defined twice (again in {})", path.display());
+            tracing::info!(lot = %id, spaces = layout.spaces.len(), path = %path.display(), "lot layout loaded");
+            lots.by_id.insert(id, Arc::new(LiveLot::new(layout, Arc::clone(classifier))));
+        }
+        Ok(lots)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LiveLot>> {
+        self.by_id.values()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<LiveLot>> {
+        self.by_id.get(id)
+    }
+
+    pub fn insert(&mut self, layout: Layout, classifier: Arc<OccupancyClassifier>) {
+        self.by_id.insert(layout.id.to_string(), Arc::new(LiveLot::new(layout, classifier)));
+    }
+}
+
+impl LiveLot {
+    fn new(layout: Layout, classifier: Arc<OccupancyClassifier>) -> LiveLot {
+        let state = LotState::new(layout.clone(), SmoothingConfig::default());
+        LiveLot {
+            reader: LotReader::new(layout, classifier, WarpMode::default()),
+            state: Mutex::new(Live { state, at: None }),
+            updates: broadcast::channel(BACKLOG).0,
+        }
+    }
+
+    /// Folds one frame's reading into the lot's smoothed state and tells every subscriber.
+    /// Returns the update and each read space's smoothed state, for the history.
+    pub fn apply(
+        &self,
+        camera: &str,
+        reading: &valet_lot::FrameReading,
+        at: DateTime<Utc>,
+    ) -> (LotUpdate, Vec<SpaceStateRecord>) {
+        let mut live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changes = live.state.update(reading);
+        live.at = Some(at);
+        let update = LotUpdate {
+            lot: self.reader.layout().id.to_string(),
+            camera: camera.to_owned(),
+            at,
+            counts: live.state.counts(),
+            changes: changes.iter().map(change_view).collect(),
+        };
+        let spaces = space_records(reading, &live.state);
+        // No subscriber is not an error: nobody is watching the stream right now.
+        let _ = self.updates.send(update.clone());
+        (update, spaces)
+    }
+
+    pub fn availability(&self) -> Availability {
+        let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Availability { lot: self.reader.layout().id.to_string(), at: live.at, counts: live.state.counts() }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LotUpdate> {
+        self.updates.subscribe()
+    }
+}
+
+/// Each read space's smoothed state, as the history stores it.
+pub fn space_records(reading: &valet_lot::FrameReading, state: &LotState) -> Vec<SpaceStateRecord> {
+    reading
+        .spaces
+        .iter()
+        .filter_map(|r| {
+            let s = state.space(&r.space)?;
+            Some(SpaceStateRecord {
+                space: r.space.to_string(),
+                state: s.state.as_str().to_owned(),
+                confidence: f64::from(s.confidence),
+                p_occupied: f64::from(r.p_occupied),
+            })
+        })
+        .collect()
+}
+
+fn change_view(change: &StateChange) -> ChangeView {
+    ChangeView {
+        space: change.space.to_string(),
+        from: change.from.map(|s| s.as_str()),
+        to: change.to.as_str(),
+        confidence: change.confidence,
+    }
+}
