@@ -60,6 +60,27 @@ pub struct Availability {
     /// When the last frame was read; `None` before any (every space then counts as unknown).
     pub at: Option<DateTime<Utc>>,
     pub counts: Counts,
+    /// The gates' count of cars inside, beside the bays', where both are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<Reconciliation>,
+}
+
+/// Bay cameras and gates count the same cars two ways. Entry/exit counting drifts (a missed
+/// read, a tailgater), so signs show the bays' count; the gap is reported for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    /// Occupied spaces the bay cameras see.
+    pub bays_occupied: u32,
+    /// Sessions opened at an entry and not yet closed at an exit.
+    pub gate_inside: u32,
+    /// `gate_inside - bays_occupied`: positive when the gates think more cars are in.
+    pub disagreement: i64,
+}
+
+impl Reconciliation {
+    pub fn new(bays_occupied: u32, gate_inside: u32) -> Reconciliation {
+        Reconciliation { bays_occupied, gate_inside, disagreement: i64::from(gate_inside) - i64::from(bays_occupied) }
+    }
 }
 
 impl Lots {
@@ -134,7 +155,8 @@ impl LiveLot {
 
     pub fn availability(&self) -> Availability {
         let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Availability { lot: self.reader.layout().id.to_string(), at: live.at, counts: live.state.counts() }
+        let counts = live.state.counts();
+        Availability { lot: self.reader.layout().id.to_string(), at: live.at, counts, reconciliation: None }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LotUpdate> {

@@ -17,7 +17,7 @@ use valet_store::{LotFrameRecord, SpaceChangeRecord};
 use crate::AppState;
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::lots::{Availability, LiveLot, LotUpdate};
+use crate::lots::{Availability, LiveLot, LotUpdate, Reconciliation};
 
 #[derive(Debug, Deserialize)]
 pub struct FrameQuery {
@@ -81,11 +81,18 @@ pub async fn post_frame(
     Ok(Json(update))
 }
 
+/// With the gates' balance beside the bays' count once a frame has been read (the lot is taken
+/// to be the garage the gates guard).
 pub async fn availability(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Availability>, ApiError> {
-    Ok(Json(live_lot(&state, &id)?.availability()))
+    let mut availability = live_lot(&state, &id)?.availability();
+    if availability.at.is_some() {
+        let inside = state.gate().store().open_session_count().await?;
+        availability.reconciliation = Some(Reconciliation::new(availability.counts.lot.occupied, inside));
+    }
+    Ok(Json(availability))
 }
 
 /// The current counts at once, then one event per frame; a subscriber that fell behind skips

@@ -39,6 +39,7 @@ async fn a_bay_frame_moves_the_counts_that_availability_and_the_stream_report() 
     assert_eq!(status, 200, "{before}");
     assert_eq!(before["at"], Value::Null);
     assert_eq!(before["counts"]["lot"]["unknown"], 10, "no frame yet: every space unknown: {before}");
+    assert!(before.get("reconciliation").is_none(), "nothing to reconcile before a frame: {before}");
 
     // Subscribe first: the stream opens with the current availability.
     let events = app.router.clone().oneshot(app.json("GET", "/v1/lots/grid/events", "", Value::Null)).await.unwrap();
@@ -58,9 +59,17 @@ async fn a_bay_frame_moves_the_counts_that_availability_and_the_stream_report() 
     let data: Value = serde_json::from_str(event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
     assert_eq!(data["counts"], update["counts"]);
 
+    // One car came in through the gate: the gates' balance stands beside the bays' count.
+    let read = serde_json::json!({ "camera": "entry-1", "direction": "entry", "text": "AB123CD", "confidence": 0.99 });
+    let (status, _) = app.call(app.json("POST", "/v1/plate-reads", &app.key, read)).await;
+    assert_eq!(status, 200);
     let (_, after) = app.call(app.json("GET", "/v1/lots/grid/availability", "", Value::Null)).await;
     assert_eq!(after["counts"], update["counts"]);
     assert!(after["at"].is_string());
+    let occupied = update["counts"]["lot"]["occupied"].as_i64().unwrap();
+    assert_eq!(after["reconciliation"]["gate_inside"], 1, "{after}");
+    assert_eq!(after["reconciliation"]["bays_occupied"], occupied);
+    assert_eq!(after["reconciliation"]["disagreement"], 1 - occupied);
     let history = app.store.lot_history().latest_frame("grid").await.unwrap();
     assert!(history.is_some(), "the frame is stored with its counts");
 }

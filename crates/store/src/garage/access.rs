@@ -153,6 +153,14 @@ impl GarageStore {
         rows.into_iter().map(SessionRecord::try_from).collect()
     }
 
+    /// How many cars the gates have let in and not out: the entry/exit balance.
+    pub async fn open_session_count(&self) -> Result<u32, StoreError> {
+        let count: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE state = 'open'").fetch_one(pool).await?
+        });
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
     /// The unregistered session a sign-up or pay-by-plate link points at.
     pub async fn session_by_link(&self, link: LinkToken) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("{SESSION_SELECT} WHERE s.payer_link_token = $1");
