@@ -36,6 +36,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_LEAVE_WITHIN_MINUTES", "minutes a paid car has to pass the exit (default 15)"),
     ("VALET_HOLD_WHEN_UNSURE", "`true`: keep the barrier down when no session can be chosen (default false)"),
     ("VALET_RETENTION_DAYS", "days a settled session keeps its plate (default 30)"),
+    ("VALET_MQTT_BROKER", "HOST:PORT of the MQTT broker signs listen on, e.g. 127.0.0.1:1883 (default: none)"),
+    ("VALET_MQTT_PREFIX", "topic prefix: counts go to PREFIX/lots/ID/availability, retained (default valet)"),
     (
         "VALET_LOTS_DIR",
         "directory of lot layouts (`*.toml`, from `valet lot import`) to guide in (default DATA_DIR/lots)",
