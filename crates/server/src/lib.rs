@@ -43,7 +43,7 @@ struct Inner {
     store: Store,
     gate: Arc<Gate>,
     lots: lots::Lots,
-    classifier: OccupancyClassifier,
+    classifier: Arc<OccupancyClassifier>,
     limits: DecodeLimits,
     max_body_bytes: u64,
     body_timeout: Duration,
@@ -55,7 +55,7 @@ impl AppState {
         store: Store,
         gate: Arc<Gate>,
         lots: lots::Lots,
-        classifier: OccupancyClassifier,
+        classifier: Arc<OccupancyClassifier>,
         settings: &Settings,
     ) -> AppState {
         AppState {
@@ -97,9 +97,10 @@ pub async fn run(
         .await
         .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
     let gate = Arc::new(garage::open(&settings, &store).await?);
-    let classifier = OccupancyClassifier::bundled().context("loading the bundled occupancy model")?;
+    // One model in memory, shared by single-space classification and every lot's frame reader.
+    let classifier = Arc::new(OccupancyClassifier::bundled().context("loading the bundled occupancy model")?);
     let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
-    let lots = lots::Lots::load(&lots_dir, &Arc::new(OccupancyClassifier::bundled()?))?;
+    let lots = lots::Lots::load(&lots_dir, &classifier)?;
     if let Some(broker) = &settings.mqtt_broker {
         signs::spawn(broker, &settings.mqtt_prefix, &lots)?;
     }

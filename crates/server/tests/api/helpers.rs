@@ -43,7 +43,8 @@ pub async fn spawn_app_with(mut settings: Settings) -> TestApp {
     let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Operator, now).await.unwrap();
     settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
     let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
-    let state = AppState::new(store.clone(), gate, lots(), OccupancyClassifier::bundled().unwrap(), &settings);
+    let state =
+        AppState::new(store.clone(), gate, lots(), Arc::new(OccupancyClassifier::bundled().unwrap()), &settings);
     TestApp {
         router: valet_server::router(state.clone()),
         state,
