@@ -70,6 +70,17 @@ impl HandledExit {
     }
 }
 
+/// A charge sent and, where the provider answered, its outcome recorded on the session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettledCharge {
+    /// Still [`ChargeState::Requested`] when the provider could not be reached.
+    pub charge: Charge,
+    /// Written when the charge succeeded.
+    pub receipt: Option<Receipt>,
+    /// Queued when the charge was declined.
+    pub review: Option<ReviewItemId>,
+}
+
 /// An exit read decided and stored, its charge (if it owes one) not yet sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecidedExit {
@@ -81,6 +92,11 @@ impl DecidedExit {
     /// Whether [`GateService::settle_exit`] has a charge to send.
     pub fn owes(&self) -> bool {
         self.to_charge.is_some()
+    }
+
+    /// The charge [`GateService::settle_exit`] would send.
+    pub fn charge_request(&self) -> Option<&ChargeRequest> {
+        self.to_charge.as_ref()
     }
 }
 
@@ -273,20 +289,49 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     /// the charge pending for [`GateService::resume_pending`]; the car has left either way.
     pub async fn settle_exit(&self, decided: DecidedExit) -> Result<HandledExit, GateError> {
         let DecidedExit { mut handled, to_charge } = decided;
-        let Some(charge) = to_charge else { return Ok(handled) };
-        let driver = self.store.driver(charge.driver).await?;
-        let driver = driver.ok_or(GateError::UnknownDriver(charge.session, charge.driver))?;
-        let charged = match self.biller.settle(&charge, &driver.payment_method, self.clock.now()).await? {
-            Settlement::Recorded(charged) => {
-                let (receipt, review) = self.apply_outcome(&charged).await?;
-                handled.receipt = receipt;
-                handled.review.extend(review);
-                charged
-            }
-            Settlement::StillPending { charge, .. } => charge,
-        };
-        handled.charge = Some(charged);
+        let Some(request) = to_charge else { return Ok(handled) };
+        let settled = self.settle_charge(&request).await?;
+        handled.receipt = settled.receipt;
+        handled.review.extend(settled.review);
+        handled.charge = Some(settled.charge);
         Ok(handled)
+    }
+
+    /// Charges `request` (the billing function's whole job) and records the outcome. Safe to
+    /// repeat, from any worker: the key is settled once, a settled one is answered from the log.
+    pub async fn settle_charge(&self, request: &ChargeRequest) -> Result<SettledCharge, GateError> {
+        let driver = self.store.driver(request.driver).await?;
+        let driver = driver.ok_or(GateError::UnknownDriver(request.session, request.driver))?;
+        Ok(match self.biller.settle(request, &driver.payment_method, self.clock.now()).await? {
+            Settlement::Recorded(charge) => {
+                let (receipt, review) = self.apply_outcome(&charge).await?;
+                SettledCharge { charge, receipt, review }
+            }
+            Settlement::StillPending { charge, .. } => SettledCharge { charge, receipt: None, review: None },
+        })
+    }
+
+    /// The charge a closed session still owes: its first charge, rebuilt from the stored
+    /// session, while the session is closed and no outcome is recorded. A redelivered exit read
+    /// finds its session closed already; this is how it still reaches billing when the worker
+    /// that closed it stopped before passing the charge on.
+    pub async fn charge_due(&self, id: SessionId) -> Result<Option<ChargeRequest>, GateError> {
+        let Some(record) = self.store.session(id).await? else { return Ok(None) };
+        let Some(session) = record.to_session()? else { return Ok(None) };
+        let (SessionState::Closed { exit }, valet_garage::Payer::Registered(driver)) =
+            (session.state(), &session.payer)
+        else {
+            return Ok(None);
+        };
+        if exit.price.total.is_zero() {
+            return Ok(None);
+        }
+        Ok(Some(ChargeRequest {
+            idempotency_key: valet_garage::IdempotencyKey::for_session(id, 1),
+            session: id,
+            driver: *driver,
+            amount: exit.price.total,
+        }))
     }
 
     /// Sends every charge a crash (or an unreachable provider) left pending again, under its own

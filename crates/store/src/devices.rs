@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::garage::with_pool;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -135,18 +136,20 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(Device, ApiKey), StoreError> {
         let key = ApiKey::generate();
-        let row = sqlx::query_as::<_, DeviceRow>(
-            "INSERT INTO devices (name, role, key_prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)
-             RETURNING id, name, role, key_prefix, created_at, revoked_at",
-        )
-        .bind(name.as_str())
-        .bind(role.as_str())
-        .bind(key.prefix())
-        .bind(key_hash(key.expose()))
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| match &e {
+        let inserted: Result<DeviceRow, sqlx::Error> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "INSERT INTO devices (name, role, key_prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id, name, role, key_prefix, created_at, revoked_at",
+            )
+            .bind(name.as_str())
+            .bind(role.as_str())
+            .bind(key.prefix())
+            .bind(key_hash(key.expose()))
+            .bind(now)
+            .fetch_one(pool)
+            .await
+        });
+        let row = inserted.map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::DuplicateDevice(name.as_str().to_owned())
             }
@@ -157,32 +160,37 @@ impl Store {
 
     /// The live (not revoked) device holding `key`, if any.
     pub async fn device_by_key(&self, key: &str) -> Result<Option<Device>, StoreError> {
-        let row = sqlx::query_as::<_, DeviceRow>(
-            "SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices
-             WHERE key_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(key_hash(key))
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<DeviceRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices
+                 WHERE key_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(key_hash(key))
+            .fetch_optional(pool)
+            .await?
+        });
         row.map(Device::try_from).transpose()
     }
 
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
-        let rows = sqlx::query_as::<_, DeviceRow>(
-            "SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<DeviceRow> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices ORDER BY name")
+                .fetch_all(pool)
+                .await?
+        });
         rows.into_iter().map(Device::try_from).collect()
     }
 
     /// Revokes a device's key at once; returns whether a live device of that name existed.
     pub async fn revoke_device(&self, name: &DeviceName, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let revoked = with_pool!(self, |pool| {
+            sqlx::query("UPDATE devices SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(name.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(revoked == 1)
     }
 }

@@ -14,6 +14,7 @@
 mod access;
 mod charges;
 mod drivers;
+mod inbox;
 mod lots;
 mod records;
 mod rules;
@@ -30,13 +31,14 @@ use crate::plate_key::{PlateDigest, PlateKey};
 
 pub use access::{DriverToken, RefundRecord, SessionFilter};
 pub use charges::ChargeRecord;
+pub use inbox::EventClaim;
 pub use lots::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};
 pub use records::{ReviewItemId, StoredReviewItem};
 pub use rules::{ListKind, StoredTariff};
 pub use sessions::{CloseOutcome, DEFAULT_RETENTION_DAYS, SessionRecord};
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -67,10 +69,10 @@ pub enum Backend {
 }
 
 impl GarageStore {
-    /// The garage on the embedded SQLite database, sharing its file (and migrations) with the
-    /// device records: see [`crate::Store::garage`].
-    pub(crate) fn on_sqlite(pool: SqlitePool, plate_key: PlateKey) -> GarageStore {
-        GarageStore { pool: Pool::Sqlite(pool), plate_key }
+    /// The garage on the store's database, sharing it (and its migrations) with the device
+    /// records: see [`crate::Store::garage`].
+    pub(crate) fn on_pool(pool: Pool, plate_key: PlateKey) -> GarageStore {
+        GarageStore { pool, plate_key }
     }
 
     /// Connects to PostgreSQL at `url` (`postgres://user@host:port/db`, options such as

@@ -1,7 +1,8 @@
-//! The garage's database: [`Store`] over SQLite, holding [`Device`]s (with hashed [`ApiKey`]s) and a
-//! [`ClassificationRecord`] for every classification request; and [`GarageStore`], on the same
-//! SQLite file or on PostgreSQL, holding drivers, sessions, charges, receipts, review items, audit
-//! events, plate lists, permits and tariffs, with plates at rest only as [`PlateKey`] digests.
+//! The garage's database: [`Store`], on the embedded SQLite file or on PostgreSQL, holding
+//! [`Device`]s (with hashed [`ApiKey`]s) and a [`ClassificationRecord`] for every classification
+//! request; and [`GarageStore`], on the same database, holding drivers, sessions, charges,
+//! receipts, review items, audit events, plate lists, permits and tariffs, with plates at rest
+//! only as [`PlateKey`] digests.
 //! [`LotHistory`] (from either) keeps the bay cameras' frames and space state changes.
 //!
 //! Architecture invariants: the schema changes only through migrations (`migrations/` for SQLite,
@@ -19,13 +20,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName, Role};
 pub use garage::{
-    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, GarageStore, ListKind, RefundRecord,
-    ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
+    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, ListKind,
+    RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
 pub use garage::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};
 pub use plate_key::{MIN_PLATE_KEY_BYTES, PlateDigest, PlateKey, PlateKeyTooShort};
@@ -56,7 +56,7 @@ pub enum StoreError {
 /// The one handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: garage::Pool,
 }
 
 /// File name of the embedded database inside the data directory.
@@ -87,58 +87,72 @@ impl Store {
     async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Store, StoreError> {
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool: garage::Pool::Sqlite(pool) })
     }
 
-    /// The garage's records in the same SQLite file, under `plate_key`.
+    /// Connects to PostgreSQL at `url` (options such as `?options=-csearch_path%3Dname` included)
+    /// and brings its schema up to date: the distributed garage, where no function keeps state on
+    /// local disk.
+    pub async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        sqlx::migrate!("./migrations-postgres").run(&pool).await?;
+        Ok(Store { pool: garage::Pool::Postgres(pool) })
+    }
+
+    /// The garage's records on the same database, under `plate_key`.
     pub fn garage(&self, plate_key: PlateKey) -> GarageStore {
-        GarageStore::on_sqlite(self.pool.clone(), plate_key)
+        GarageStore::on_pool(self.pool.clone(), plate_key)
     }
 
-    /// The bay cameras' history (lot frames and space changes) in the same SQLite file.
+    /// The bay cameras' history (lot frames and space changes) on the same database.
     pub fn lot_history(&self) -> LotHistory {
-        LotHistory::on_sqlite(self.pool.clone())
+        LotHistory::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        garage::with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
         Ok(())
     }
 
     pub async fn record_classification(&self, record: &ClassificationRecord) -> Result<i64, StoreError> {
-        let id = sqlx::query_scalar(
-            "INSERT INTO classifications (device_id, received_at, bytes, width, height, label, p_occupied,
-                                          outcome, receive_ms, decode_ms, model_ms, total_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(record.device.0)
-        .bind(record.received_at)
-        .bind(record.bytes as i64)
-        .bind(record.width.map(i64::from))
-        .bind(record.height.map(i64::from))
-        .bind(&record.label)
-        .bind(record.p_occupied)
-        .bind(&record.outcome)
-        .bind(record.receive_ms)
-        .bind(record.decode_ms)
-        .bind(record.model_ms)
-        .bind(record.total_ms)
-        .fetch_one(&self.pool)
-        .await?;
+        let id = garage::with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO classifications (device_id, received_at, bytes, width, height, label, p_occupied,
+                                              outcome, receive_ms, decode_ms, model_ms, total_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            )
+            .bind(record.device.0)
+            .bind(record.received_at)
+            .bind(record.bytes as i64)
+            .bind(record.width.map(i64::from))
+            .bind(record.height.map(i64::from))
+            .bind(&record.label)
+            .bind(record.p_occupied)
+            .bind(&record.outcome)
+            .bind(record.receive_ms)
+            .bind(record.decode_ms)
+            .bind(record.model_ms)
+            .bind(record.total_ms)
+            .fetch_one(pool)
+            .await?
+        });
         Ok(id)
     }
 
     /// The most recent records first.
     pub async fn recent_classifications(&self, limit: u32) -> Result<Vec<ClassificationRecord>, StoreError> {
-        let rows = sqlx::query_as::<_, ClassificationRow>(
-            "SELECT device_id, received_at, bytes, width, height, label, p_occupied, outcome,
-                    receive_ms, decode_ms, model_ms, total_ms
-             FROM classifications ORDER BY id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ClassificationRow> = garage::with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT device_id, received_at, bytes, width, height, label, p_occupied, outcome,
+                        receive_ms, decode_ms, model_ms, total_ms
+                 FROM classifications ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
         Ok(rows.into_iter().map(ClassificationRecord::from).collect())
     }
 }

@@ -73,6 +73,16 @@ impl ScratchGarage {
     }
 }
 
+impl ScratchGarage {
+    /// The URL another process (a `valet serve` under test) reaches this garage with: the
+    /// server's URL with the schema as its search path. `None` on SQLite.
+    pub fn postgres_url(&self) -> Option<String> {
+        let Cleanup::Postgres { url, schema } = &self._cleanup else { return None };
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Some(format!("{url}{separator}options=-csearch_path%3D{schema}"))
+    }
+}
+
 impl Drop for Cleanup {
     /// Drops the schema on a thread of its own: a `Drop` cannot await, and the caller's runtime
     /// may be shutting down.

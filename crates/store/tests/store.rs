@@ -1,4 +1,4 @@
-//! The store against a real SQLite file (devices, keys and classification records), and the
+//! The store against a real SQLite file (devices, keys and classification records) and PostgreSQL, and the
 //! garage conformance suite against SQLite and PostgreSQL.
 
 mod conformance;
@@ -79,4 +79,41 @@ async fn a_classification_record_survives_reopening_the_database() {
     };
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(store.recent_classifications(10).await.unwrap(), vec![record]);
+}
+
+/// Distributed mode keeps devices and classification records on PostgreSQL, like the garage.
+#[tokio::test]
+async fn devices_and_classifications_live_on_postgres_too() {
+    let key = valet_store::PlateKey::new(&[7; 32]).unwrap();
+    let scratch = match valet_store::scratch::ScratchGarage::postgres(key, "valet_devices").await {
+        Ok(scratch) => scratch,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let store = Store::connect_postgres(&scratch.postgres_url().unwrap()).await.unwrap();
+    let name = DeviceName::parse("gate-1").unwrap();
+    let (gate, key) = store.add_device(&name, noon()).await.unwrap();
+    assert_eq!(store.device_by_key(key.expose()).await.unwrap().unwrap().id, gate.id);
+    assert!(matches!(store.add_device(&name, noon()).await, Err(StoreError::DuplicateDevice(_))));
+    let record = ClassificationRecord {
+        device: gate.id,
+        received_at: noon(),
+        bytes: 1234,
+        width: Some(150),
+        height: Some(150),
+        label: Some("free".into()),
+        p_occupied: Some(0.25),
+        outcome: "ok".into(),
+        receive_ms: 1.5,
+        decode_ms: Some(0.5),
+        model_ms: Some(2.0),
+        total_ms: 4.0,
+    };
+    store.record_classification(&record).await.unwrap();
+    assert_eq!(store.recent_classifications(5).await.unwrap(), vec![record]);
+    assert!(store.revoke_device(&name, noon()).await.unwrap());
+    assert!(store.device_by_key(key.expose()).await.unwrap().is_none());
+    store.ping().await.unwrap();
 }

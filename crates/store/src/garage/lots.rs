@@ -73,8 +73,8 @@ struct ChangeRow {
 }
 
 impl LotHistory {
-    pub(crate) fn on_sqlite(pool: sqlx::SqlitePool) -> LotHistory {
-        LotHistory { pool: Pool::Sqlite(pool) }
+    pub(crate) fn on_pool(pool: super::Pool) -> LotHistory {
+        LotHistory { pool }
     }
 
     /// Records a frame and the changes it caused, together; returns the frame's id.
