@@ -66,6 +66,24 @@ pub struct PlateReadEvent {
     pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl PlateReadEvent {
+    /// The read the gate decides on; `at` when the camera gave no time. Refuses a read that
+    /// names no camera.
+    pub fn into_read(self, at: chrono::DateTime<chrono::Utc>) -> Result<valet_garage::PlateRead, String> {
+        if self.camera.trim().is_empty() {
+            return Err("`camera` names the gate camera that read the plate".to_owned());
+        }
+        Ok(valet_garage::PlateRead {
+            text: self.text,
+            confidence: self.confidence,
+            candidates: self.candidates,
+            camera: valet_garage::CameraId(self.camera),
+            direction: self.direction,
+            at: self.at.unwrap_or(at),
+        })
+    }
+}
+
 /// What the gate does with a read. Deliberately not the whole decision: the price reaches the
 /// lane only through `display`, which shows it only when the gate is sure whose it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +103,48 @@ pub struct GateAnswer {
     pub charge: Option<String>,
     /// Review items this read raised.
     pub review_items: Vec<i64>,
+}
+
+/// The data of the gate's events (`session.opened`, `session.closed`, `gate.decided`): the
+/// lane's answer, and on a closed session that owes, the charge billing is to settle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateEvent {
+    pub camera: String,
+    pub direction: valet_garage::Direction,
+    #[serde(flatten)]
+    pub answer: GateAnswer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_request: Option<valet_garage::ChargeRequest>,
+}
+
+/// The data of billing's `charge.succeeded` / `charge.failed` events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChargeEvent {
+    pub session: String,
+    pub charge: valet_garage::Charge,
+    /// Whether a receipt was written (a charge that succeeded).
+    pub receipt: bool,
+    /// The review item a declined charge raised.
+    pub review_item: Option<i64>,
+}
+
+/// `POST /v1/gates/{camera}/frames` and `POST /` (the CloudEvents endpoint) with no sink: the
+/// events the frame caused in this process, and whether one went on to the next function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainAnswer {
+    /// The frame's event id (an `Idempotency-Key` header, when the device sent one).
+    pub id: String,
+    pub events: Vec<ChainStep>,
+    /// The event handed to `K_SINK`, if the chain continues in another function.
+    pub forwarded: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainStep {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub id: String,
+    pub data: serde_json::Value,
 }
 
 /// `POST /v1/drivers`: sign up once, with plates and the payment provider's token for a card.

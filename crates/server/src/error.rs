@@ -34,6 +34,16 @@ pub enum ApiError {
     Missing(String),
     #[error(transparent)]
     Desk(#[from] DeskError),
+    /// A bad CloudEvent, or one no function in this process consumes: retrying cannot help, so
+    /// the broker dead-letters it.
+    #[error("{0}")]
+    BadEvent(String),
+    /// Try again shortly: another worker holds the event, or the payment provider did not answer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The next function (the `K_SINK`) did not take the event; the caller's retry resends it.
+    #[error("the next function did not take the event: {0}")]
+    SinkFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,6 +65,9 @@ impl ApiError {
             }
             ApiError::Decode(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::BadEvent(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SinkFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +89,9 @@ impl ApiError {
             ApiError::Decode(DecodeError::UnsupportedFormat { .. } | DecodeError::Empty) => "unsupported_image",
             ApiError::Decode(_) => "undecodable_image",
             ApiError::NotFound { .. } => "not_found",
+            ApiError::BadEvent(_) => "bad_event",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::SinkFailed(_) => "sink_failed",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -153,6 +169,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

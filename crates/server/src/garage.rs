@@ -27,14 +27,11 @@ const RESUME_EVERY: Duration = Duration::from_secs(60);
 /// How often retention looks for settled sessions past their days.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// Opens the garage's records (PostgreSQL when `database_url` is set, else `store`'s SQLite file),
-/// loads or creates the plate key, builds the gateway and activates a first tariff if none is.
+/// Opens the garage's records on `store`'s database (see [`open_store`]), loads or creates the
+/// plate key, builds the gateway and activates a first tariff if none is.
 pub async fn open(settings: &Settings, store: &Store) -> anyhow::Result<Gate> {
     let key = plate_key(settings)?;
-    let garage = match &settings.database_url {
-        Some(url) => GarageStore::connect_postgres(url, key).await.context("connecting to PostgreSQL")?,
-        None => store.garage(key),
-    };
+    let garage = store.garage(key);
     let tariff = match garage.active_tariff().await? {
         Some(stored) => stored.tariff,
         None => {
@@ -52,6 +49,17 @@ pub async fn open(settings: &Settings, store: &Store) -> anyhow::Result<Gate> {
     let gateway = gateway(settings, &garage)?;
     tracing::info!(backend = ?garage.backend(), gateway = gateway.name(), "garage open");
     Ok(GateService::new(garage, gateway, tariff, config, Arc::new(SystemClock)))
+}
+
+/// The database: PostgreSQL when `database_url` is set (then nothing is kept on local disk),
+/// else the SQLite file in the data directory.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Ok(match &settings.database_url {
+        Some(url) => Store::connect_postgres(url).await.context("connecting to PostgreSQL")?,
+        None => Store::open(&settings.data_dir)
+            .await
+            .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?,
+    })
 }
 
 /// Retries pending charges every minute and erases settled plates every hour, until the process

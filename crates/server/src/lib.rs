@@ -11,8 +11,10 @@
 pub mod api;
 mod auth;
 mod error;
+pub mod functions;
 pub mod garage;
 pub mod lots;
+pub mod mqtt;
 mod routes;
 mod serve;
 pub mod settings;
@@ -26,7 +28,9 @@ use valet_imaging::DecodeLimits;
 use valet_occupancy::OccupancyClassifier;
 use valet_store::Store;
 
+pub use functions::{Function, FunctionSet, Sink};
 pub use garage::Gate;
+pub use mqtt::Mqtt;
 pub use routes::openapi::document as openapi_document;
 pub use routes::router;
 pub use serve::{serve, shutdown_signal};
@@ -48,6 +52,17 @@ struct Inner {
     max_body_bytes: u64,
     body_timeout: Duration,
     decode_permits: Semaphore,
+    wiring: Wiring,
+}
+
+/// Which functions this process runs and how it reaches the others.
+#[derive(Debug, Clone, Default)]
+pub struct Wiring {
+    pub functions: FunctionSet,
+    /// Loaded when the process runs the plate reader.
+    pub plate_reader: Option<Arc<valet_plates::PlateReader>>,
+    pub sink: Option<Sink>,
+    pub mqtt: Option<Mqtt>,
 }
 
 impl AppState {
@@ -68,8 +83,32 @@ impl AppState {
                 max_body_bytes: settings.max_body_bytes,
                 body_timeout: Duration::from_secs(settings.body_timeout_secs),
                 decode_permits: Semaphore::new(settings.decode_concurrency.max(1)),
+                wiring: Wiring::default(),
             }),
         }
+    }
+
+    /// The same state with `wiring`; call before the state is shared (cloned).
+    pub fn wired(mut self, wiring: Wiring) -> AppState {
+        let inner = Arc::get_mut(&mut self.inner).expect("the state is wired before it is shared");
+        inner.wiring = wiring;
+        self
+    }
+
+    pub fn functions(&self) -> &FunctionSet {
+        &self.inner.wiring.functions
+    }
+
+    pub fn plate_reader(&self) -> Option<Arc<valet_plates::PlateReader>> {
+        self.inner.wiring.plate_reader.clone()
+    }
+
+    pub fn sink(&self) -> Option<&Sink> {
+        self.inner.wiring.sink.as_ref()
+    }
+
+    pub fn mqtt(&self) -> Option<&Mqtt> {
+        self.inner.wiring.mqtt.as_ref()
     }
 
     pub fn store(&self) -> &Store {
@@ -85,31 +124,68 @@ impl AppState {
     }
 }
 
-/// Opens the store, loads the bundled model, binds the port and serves until `shutdown` resolves.
-/// `on_ready` receives the bound address (port 0 picks a free one).
+/// Opens the store, loads the models this process's functions need, binds the port and serves
+/// until `shutdown` resolves. `on_ready` receives the bound address (port 0 picks a free one).
 pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    let store = Store::open(&settings.data_dir)
-        .await
-        .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
+    let functions = settings.functions.clone();
+    let store = garage::open_store(&settings).await?;
     let gate = Arc::new(garage::open(&settings, &store).await?);
-    // One model in memory, shared by single-space classification and every lot's frame reader.
+    // One occupancy model in memory, shared by single-space classification and every lot's
+    // frame reader.
     let classifier = Arc::new(OccupancyClassifier::bundled().context("loading the bundled occupancy model")?);
-    let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
-    let lots = lots::Lots::load(&lots_dir, &classifier)?;
-    if let Some(broker) = &settings.mqtt_broker {
-        signs::spawn(broker, &settings.mqtt_prefix, &lots)?;
-    }
+    let lots = if functions.contains(Function::Occupancy) {
+        let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
+        lots::Lots::load(&lots_dir, &classifier)?
+    } else {
+        lots::Lots::default()
+    };
+    let plate_reader = match functions.contains(Function::PlateReader) {
+        true => Some(functions::plate_reader_models().context("loading the bundled plate models")?),
+        false => None,
+    };
+    let sink = match &settings.sink {
+        Some(url) => Some(Sink::new(url, settings.sink_attempts, Duration::from_millis(200))?),
+        None => None,
+    };
+    let (mqtt, frames) = match &settings.mqtt_broker {
+        Some(broker) => {
+            let frame_limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
+            let (mqtt, frames) =
+                Mqtt::connect(broker, &settings.mqtt_prefix, frame_limit, functions.contains(Function::Ingest))?;
+            if functions.contains(Function::Occupancy) {
+                signs::spawn(&mqtt, &lots);
+            }
+            (Some(mqtt), frames)
+        }
+        None => (None, None),
+    };
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
-    let state = AppState::new(store, gate, lots, classifier, &settings);
+    if functions.contains(Function::Billing) || functions.contains(Function::Gate) {
+        garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
+    }
+    let wiring = Wiring { functions: functions.clone(), plate_reader, sink, mqtt: mqtt.clone() };
+    let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
+    let (stop_ingest, stopped) = tokio::sync::watch::channel(false);
+    let mqtt_ingest = match (mqtt, frames) {
+        (Some(mqtt), Some(frames)) => Some(tokio::spawn(functions::ingest_mqtt(state.clone(), mqtt, frames, stopped))),
+        _ => None,
+    };
+    tracing::info!(functions = %String::from(functions), sink = ?settings.sink, "functions ready");
     on_ready(addr);
     serve(listener, router(state), &settings, shutdown).await?;
+    // Like the HTTP requests, the frame MQTT ingest is handling is finished, and no new one taken.
+    let _ = stop_ingest.send(true);
+    if let Some(ingest) = mqtt_ingest
+        && tokio::time::timeout(Duration::from_secs(30), ingest).await.is_err()
+    {
+        tracing::warn!("an MQTT frame was still being handled after 30 s; leaving it to the broker");
+    }
     Ok(())
 }

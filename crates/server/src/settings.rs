@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use valet_imaging::DecodeLimits;
 
+use crate::functions::FunctionSet;
+
 /// Each environment variable Valet reads, with what it sets.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_CONFIG", "path of the TOML configuration file (default: ./valet.toml when present)"),
@@ -42,6 +44,13 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "VALET_LOTS_DIR",
         "directory of lot layouts (`*.toml`, from `valet lot import`) to guide in (default DATA_DIR/lots)",
     ),
+    (
+        "VALET_FUNCTIONS",
+        "functions this process runs: `all` (default) or a list of ingest, plate-reader, occupancy, gate, billing, query",
+    ),
+    ("VALET_SINK_ATTEMPTS", "tries to hand an event to K_SINK before the error goes back to the sender (default 5)"),
+    ("K_SINK", "where events for functions not in this process are posted (Knative's SinkBinding sets it)"),
+    ("PORT", "port to listen on, on all interfaces (Knative sets it); VALET_LISTEN wins when both are set"),
     ("VALET_LOG", "log filter, e.g. `info,valet_server=debug` (default info)"),
     ("VALET_SERVER", "server URL for `valet send` (default http://127.0.0.1:8080)"),
     ("VALET_KEY", "device key for `valet send`"),
@@ -73,6 +82,10 @@ pub struct Settings {
     pub lots_dir: Option<PathBuf>,
     pub mqtt_broker: Option<String>,
     pub mqtt_prefix: String,
+    pub functions: FunctionSet,
+    /// `K_SINK`: where events bound for other processes' functions go.
+    pub sink: Option<String>,
+    pub sink_attempts: u32,
 }
 
 /// A configured secret (the plate key, a Stripe key): `Debug` never prints it, so settings can be
@@ -138,6 +151,9 @@ impl Default for Settings {
             lots_dir: None,
             mqtt_broker: None,
             mqtt_prefix: "valet".to_owned(),
+            functions: FunctionSet::all(),
+            sink: None,
+            sink_attempts: 5,
         }
     }
 }
@@ -161,7 +177,18 @@ impl Settings {
             None if Path::new(IMPLICIT_CONFIG).is_file() => figment = figment.merge(Toml::file_exact(IMPLICIT_CONFIG)),
             None => {}
         }
-        figment.merge(Env::prefixed("VALET_").only(&KEYS)).extract().map_err(Box::new)
+        // Knative's contract: `PORT` to listen on, `K_SINK` to send events to.
+        if let Ok(port) = std::env::var("PORT")
+            && std::env::var_os("VALET_LISTEN").is_none()
+        {
+            let port: u16 = port.parse().map_err(|_| figment::Error::from(format!("PORT={port:?} is not a port")))?;
+            figment = figment.merge(Serialized::default("listen", SocketAddr::from(([0, 0, 0, 0], port))));
+        }
+        figment
+            .merge(Env::raw().only(&["K_SINK"]).map(|_| "sink".into()))
+            .merge(Env::prefixed("VALET_").only(&KEYS))
+            .extract()
+            .map_err(Box::new)
     }
 
     pub fn decode_limits(&self) -> DecodeLimits {
@@ -177,7 +204,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 25] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -201,6 +228,8 @@ const KEYS: [&str; 23] = [
     "lots_dir",
     "mqtt_broker",
     "mqtt_prefix",
+    "functions",
+    "sink_attempts",
 ];
 
 #[cfg(test)]
@@ -234,6 +263,24 @@ mod tests {
         figment::Jail::expect_with(|_| {
             let err = Settings::load(Some(Path::new("nope.toml"))).unwrap_err();
             assert!(err.to_string().contains("nope.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn knatives_port_and_sink_are_read_and_valet_listen_wins_over_port() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORT", "9123");
+            jail.set_env("K_SINK", "http://broker.valet.svc/");
+            jail.set_env("VALET_FUNCTIONS", "gate,billing");
+            let s = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(s.listen, "0.0.0.0:9123".parse().unwrap());
+            assert_eq!(s.sink.as_deref(), Some("http://broker.valet.svc/"));
+            assert_eq!(String::from(s.functions), "gate,billing");
+            jail.set_env("VALET_LISTEN", "127.0.0.1:7000");
+            assert_eq!(Settings::load(None).map_err(|e| *e)?.listen, "127.0.0.1:7000".parse().unwrap());
+            jail.set_env("VALET_FUNCTIONS", "gate,parking");
+            assert!(Settings::load(None).is_err());
             Ok(())
         });
     }

@@ -1,11 +1,13 @@
 //! `valet bench prototype`: the student prototype's upload measurements, reproduced. `valet bench lot`
-//! (ms per lot frame against the number of spaces) is in [`lot`].
+//! (ms per lot frame against the number of spaces) is in [`lot`], `valet bench functions` (cold start,
+//! memory and throughput of the functions as separate processes) in [`functions`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
 //! times through the same uploader as `valet send`, and prints transfer and model times beside the
 //! prototype's.
 
+mod functions;
 mod lot;
 
 use std::path::PathBuf;
@@ -40,12 +42,16 @@ pub enum BenchCommand {
     },
     /// ms per lot frame against the number of spaces, decode separately.
     Lot(lot::LotBenchArgs),
+    /// Each function's cold start and memory, and frames per second through the chain of
+    /// separate processes against one process.
+    Functions(functions::FunctionsBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     let (runs, server, key, dir) = match cmd {
         BenchCommand::Prototype { runs, server, key, dir } => (runs, server, key, dir),
         BenchCommand::Lot(args) => return lot::run(args),
+        BenchCommand::Functions(args) => return functions::run(args).await,
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use valet_store::{DeviceName, Role, Store};
+use valet_store::{DeviceName, Role};
 
 use crate::Place;
 
@@ -36,7 +36,7 @@ pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
         DevicesCommand::Add { name, role, place } => {
             let name = DeviceName::parse(&name)?;
             let role = if role == "operator" { Role::Operator } else { Role::Device };
-            let store = Store::open(&place.settings()?.data_dir).await?;
+            let store = valet_server::garage::open_store(&place.settings()?).await?;
             let (device, key) = store.add_key(&name, role, chrono::Utc::now()).await?;
             println!("added {} {} (key {}…)", role.as_str(), device.name.as_str(), device.key_prefix);
             println!("the key is shown only now; send it as `Authorization: Bearer <key>`:");
@@ -44,7 +44,7 @@ pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DevicesCommand::List { place } => {
-            let store = Store::open(&place.settings()?.data_dir).await?;
+            let store = valet_server::garage::open_store(&place.settings()?).await?;
             let devices = store.devices().await?;
             if devices.is_empty() {
                 println!("no devices; add one with `valet devices add NAME`");
@@ -58,7 +58,7 @@ pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
         }
         DevicesCommand::Revoke { name, place } => {
             let name = DeviceName::parse(&name)?;
-            let store = Store::open(&place.settings()?.data_dir).await?;
+            let store = valet_server::garage::open_store(&place.settings()?).await?;
             if store.revoke_device(&name, chrono::Utc::now()).await? {
                 println!("revoked {}", name.as_str());
                 Ok(ExitCode::SUCCESS)

@@ -32,9 +32,13 @@ enum Command {
     Serve {
         #[command(flatten)]
         place: Place,
-        /// Address to listen on (env VALET_LISTEN; default 127.0.0.1:8080).
+        /// Address to listen on (env VALET_LISTEN, or PORT for all interfaces; default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Functions this process runs: `all`, or some of ingest, plate-reader, occupancy, gate,
+        /// billing, query, separated by commas (env VALET_FUNCTIONS). Events for the others go to K_SINK.
+        #[arg(long)]
+        functions: Option<valet_server::FunctionSet>,
     },
     /// Register, list or revoke the cameras and gates allowed to post.
     #[command(subcommand)]
@@ -100,15 +104,19 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { place, listen } => {
+        Command::Serve { place, listen, functions } => {
             let mut settings = place.settings()?;
             if let Some(listen) = listen {
                 settings.listen = listen;
             }
+            if let Some(functions) = functions {
+                settings.functions = functions;
+            }
             init_logging(settings.log_format, "info");
             let data_dir = settings.data_dir.clone();
+            let functions = String::from(settings.functions.clone());
             valet_server::run(settings, valet_server::shutdown_signal(), |addr| {
-                println!("Valet is serving on http://{addr} (data in {})", data_dir.display());
+                println!("Valet is serving on http://{addr} (functions: {functions}; data in {})", data_dir.display());
             })
             .await?;
             Ok(ExitCode::SUCCESS)

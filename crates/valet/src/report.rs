@@ -65,3 +65,14 @@ pub fn bytes(n: u64) -> String {
         n => format!("{n} B"),
     }
 }
+
+/// The median of `values` (0 for none); the bench tables report medians, since this machine is noisy.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 0 => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        n => sorted[n / 2],
+    }
+}

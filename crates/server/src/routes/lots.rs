@@ -7,17 +7,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use valet_lot::CameraId;
-use valet_store::{LotFrameRecord, SpaceChangeRecord};
 
+use super::ingest::idempotency_key;
 use crate::AppState;
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::lots::{Availability, LiveLot, LotUpdate, Reconciliation};
+use crate::functions::{self, occupancy, types};
+use crate::lots::{Availability, LiveLot, Reconciliation};
 
 #[derive(Debug, Deserialize)]
 pub struct FrameQuery {
@@ -30,55 +32,20 @@ pub async fn post_frame(
     AuthedDevice(_device): AuthedDevice,
     Path(id): Path<String>,
     Query(query): Query<FrameQuery>,
+    headers: HeaderMap,
     request: Request,
-) -> Result<Json<LotUpdate>, ApiError> {
-    let lot = live_lot(&state, &id)?;
-    let camera = match query.camera {
-        Some(camera) => CameraId::new(camera),
-        None => match lot.reader.layout().cameras.as_slice() {
-            [only] => only.id.clone(),
-            _ => return Err(ApiError::BadRequest(format!("lot {id} has several cameras: say which with ?camera="))),
-        },
-    };
+) -> Result<Response, ApiError> {
     let bytes = super::classify::receive(&state, request).await?;
-    let _permit = state.inner.decode_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let limits = state.inner.limits;
-    let reader_lot = Arc::clone(&lot);
-    let reader_camera = camera.clone();
-    let reading = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let decoded = valet_imaging::decode(&bytes, &limits)?;
-        reader_lot.reader.read(&reader_camera, &decoded.image).map_err(|e| ApiError::BadRequest(e.to_string()))
+    let mut extensions = vec![(occupancy::LOT, id.as_str())];
+    if let Some(camera) = &query.camera {
+        extensions.push((occupancy::CAMERA, camera.as_str()));
+    }
+    let event = functions::frame_event(types::LOT_FRAME_RECEIVED, idempotency_key(&headers)?, bytes, &extensions);
+    // With the occupancy function here, the answer is the lot's update, as it always was.
+    super::ingest::answer(&state, event, |chain| {
+        chain.trail.iter().find(|e| e.ty == types::LOT_COUNTED).and_then(|e| e.data_json::<serde_json::Value>().ok())
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    for warning in &reading.warnings {
-        tracing::warn!(lot = %id, camera = %camera, %warning, "frame read with a warning");
-    }
-    let at = chrono::Utc::now();
-    let (update, spaces) = lot.apply(camera.as_str(), &reading, at);
-    let frame = LotFrameRecord {
-        lot: update.lot.clone(),
-        camera: update.camera.clone(),
-        at,
-        free: update.counts.lot.free,
-        occupied: update.counts.lot.occupied,
-        unknown: update.counts.lot.unknown,
-        spaces,
-        counts: serde_json::to_value(&update.counts).map_err(|e| ApiError::Internal(e.to_string()))?,
-    };
-    let changes: Vec<SpaceChangeRecord> = update
-        .changes
-        .iter()
-        .map(|c| SpaceChangeRecord {
-            space: c.space.clone(),
-            from: c.from.map(str::to_owned),
-            to: c.to.to_owned(),
-            confidence: f64::from(c.confidence),
-            at,
-        })
-        .collect();
-    state.store().lot_history().record_frame(&frame, &changes).await?;
-    Ok(Json(update))
 }
 
 /// With the gates' balance beside the bays' count once a frame has been read (the lot is taken
@@ -120,6 +87,6 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-fn live_lot(state: &AppState, id: &str) -> Result<Arc<LiveLot>, ApiError> {
+pub(crate) fn live_lot(state: &AppState, id: &str) -> Result<Arc<LiveLot>, ApiError> {
     state.lots().get(id).cloned().ok_or_else(|| ApiError::Missing(format!("no lot {id:?} in the lots directory")))
 }

@@ -3,10 +3,11 @@
 mod classify;
 mod drivers;
 mod health;
-mod lots;
+mod ingest;
+pub(crate) mod lots;
 pub(crate) mod openapi;
 mod operators;
-mod reads;
+pub(crate) mod reads;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -18,42 +19,65 @@ use tower_http::trace::TraceLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::functions::Function;
 
 pub fn router(state: AppState) -> Router {
-    // The classify handler enforces the configured limit itself (early 413 on Content-Length, then
-    // while streaming); this only lifts axum's 2 MB default for the multipart extractor.
+    // The upload handlers enforce the configured limit themselves (early 413 on Content-Length,
+    // then while streaming); this only lifts axum's 2 MB default for the extractors.
     let body_limit = DefaultBodyLimit::max(usize::try_from(state.inner.max_body_bytes).unwrap_or(usize::MAX));
-    Router::new()
+    let functions = state.functions().clone();
+    let mut app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/v1/classify", post(classify::classify).layer(body_limit))
-        .route("/openapi.json", get(openapi::serve))
-        // Devices.
-        .route("/v1/plate-reads", post(reads::post))
-        .route("/v1/lots/{id}/frames", post(lots::post_frame).layer(body_limit))
-        // Guidance: signs and apps, no key.
-        .route("/v1/lots/{id}/availability", get(lots::availability))
-        .route("/v1/lots/{id}/events", get(lots::events))
-        // Drivers.
-        .route("/v1/drivers", post(drivers::sign_up))
-        .route("/v1/me", get(drivers::me))
-        .route("/v1/me/plates", post(drivers::add_plate))
-        .route("/v1/me/plates/{plate}", delete(drivers::remove_plate))
-        .route("/v1/me/sessions", get(drivers::sessions))
-        .route("/v1/me/receipts", get(drivers::receipts))
-        .route("/v1/pay/{link}", get(drivers::quote).post(drivers::pay))
-        // Operators.
-        .route("/v1/sessions", get(operators::sessions))
-        .route("/v1/sessions/{id}", get(operators::session))
-        .route("/v1/sessions/{id}/refunds", post(operators::refund))
-        .route("/v1/review-items", get(operators::review_items))
-        .route("/v1/review-items/{id}/decision", post(operators::decide_review))
-        .route("/v1/tariff", get(operators::tariff).put(operators::change_tariff))
-        .route("/v1/lists", get(operators::lists).post(operators::change_list))
-        .route("/v1/permits", get(operators::permits).post(operators::save_permit))
-        .route("/v1/barriers/{camera}/open", post(operators::open_barrier))
-        .route("/v1/audit", get(operators::audit))
-        .fallback(not_found)
+        .route("/openapi.json", get(openapi::serve));
+    if functions.contains(Function::Ingest) {
+        app = app
+            .route("/v1/gates/{camera}/frames", post(ingest::post_gate_frame).layer(body_limit))
+            .route("/v1/lots/{id}/frames", post(lots::post_frame).layer(body_limit));
+    }
+    if functions.contains(Function::Gate) {
+        // Cameras that read plates themselves report the read straight to the gate.
+        app = app.route("/v1/plate-reads", post(reads::post));
+    }
+    if functions.contains(Function::Occupancy) {
+        // Guidance: signs and apps, no key. The lots' live state is the occupancy function's.
+        app = app
+            .route("/v1/lots/{id}/availability", get(lots::availability))
+            .route("/v1/lots/{id}/events", get(lots::events));
+    }
+    if functions.contains(Function::Query) {
+        app = app
+            .route("/v1/classify", post(classify::classify).layer(body_limit))
+            // Drivers.
+            .route("/v1/drivers", post(drivers::sign_up))
+            .route("/v1/me", get(drivers::me))
+            .route("/v1/me/plates", post(drivers::add_plate))
+            .route("/v1/me/plates/{plate}", delete(drivers::remove_plate))
+            .route("/v1/me/sessions", get(drivers::sessions))
+            .route("/v1/me/receipts", get(drivers::receipts))
+            .route("/v1/pay/{link}", get(drivers::quote).post(drivers::pay))
+            // Operators.
+            .route("/v1/sessions", get(operators::sessions))
+            .route("/v1/sessions/{id}", get(operators::session))
+            .route("/v1/sessions/{id}/refunds", post(operators::refund))
+            .route("/v1/review-items", get(operators::review_items))
+            .route("/v1/review-items/{id}/decision", post(operators::decide_review))
+            .route("/v1/tariff", get(operators::tariff).put(operators::change_tariff))
+            .route("/v1/lists", get(operators::lists).post(operators::change_list))
+            .route("/v1/permits", get(operators::permits).post(operators::save_permit))
+            .route("/v1/barriers/{camera}/open", post(operators::open_barrier))
+            .route("/v1/audit", get(operators::audit))
+            .route("/v1/dead-letters", get(operators::dead_letters));
+    }
+    if !functions.is_all() {
+        // The functions run apart: events arrive from the broker or the previous function. In
+        // one process nothing ever arrives this way, so the embedded garage does not listen.
+        app = app.route("/", post(ingest::receive_event).layer(body_limit));
+        if functions.contains(Function::Query) {
+            app = app.route("/v1/dead-letters", post(ingest::receive_dead_letter).layer(body_limit));
+        }
+    }
+    app.fallback(not_found)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let peer = req

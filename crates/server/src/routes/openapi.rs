@@ -62,6 +62,15 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "post",
+        "/v1/gates/{camera}/frames",
+        Device,
+        "A gate camera's frame (`?direction=entry|exit`, JPEG body; `Idempotency-Key` makes a retry the same event): \
+         plate read, gate decision, charge, as far as this process's functions go.",
+        None,
+        (200, "ChainAnswer"),
+    ),
+    op(
+        "post",
         "/v1/drivers",
         Anyone,
         "Sign up with plates and a payment-method token (never a card number); returns the driver's token once.",
@@ -188,6 +197,14 @@ pub const OPERATIONS: &[Operation] = &[
         "Audit events since `?since=` (RFC 3339; default 24 h).",
         None,
         (200, "[AuditEvent]"),
+    ),
+    op(
+        "get",
+        "/v1/dead-letters",
+        Operator,
+        "Events the broker gave up delivering, newest first (`?limit=`).",
+        None,
+        (200, "[DeadLetter]"),
     ),
 ];
 

@@ -245,3 +245,22 @@ fn hex_id() -> String {
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     hex::encode(bytes)
 }
+
+/// `GET /v1/dead-letters`: events the broker gave up delivering, newest first, as recorded
+/// (structured CloudEvents, with Knative's `knativeerror*` attributes saying why).
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    _: AuthedOperator,
+    Query(page): Query<super::Page>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let letters = state.gate().store().dead_letters(page.limit()).await?;
+    Ok(Json(
+        letters
+            .into_iter()
+            .map(|(at, event)| {
+                let event = serde_json::from_str(&event).unwrap_or(serde_json::Value::String(event));
+                serde_json::json!({ "at": at, "event": event })
+            })
+            .collect(),
+    ))
+}

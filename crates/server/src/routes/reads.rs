@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
-use valet_garage::{CameraId, ChargeState, Direction, EntryOutcome, ExitOutcome, PlateRead};
+use valet_garage::{ChargeState, Direction, EntryOutcome, ExitOutcome};
 use valet_gate::{HandledEntry, HandledExit};
 
 use super::ApiJson;
@@ -18,17 +18,7 @@ pub async fn post(
     AuthedDevice(device): AuthedDevice,
     ApiJson(event): ApiJson<PlateReadEvent>,
 ) -> Result<Json<GateAnswer>, ApiError> {
-    if event.camera.trim().is_empty() {
-        return Err(ApiError::BadRequest("`camera` names the gate camera that read the plate".into()));
-    }
-    let read = PlateRead {
-        text: event.text,
-        confidence: event.confidence,
-        candidates: event.candidates,
-        camera: CameraId(event.camera),
-        direction: event.direction,
-        at: event.at.unwrap_or_else(Utc::now),
-    };
+    let read = event.into_read(Utc::now()).map_err(ApiError::BadRequest)?;
     tracing::debug!(device = device.name.as_str(), camera = %read.camera.0, direction = ?read.direction, "plate read");
     let gate = state.gate();
     let answer = match read.direction {

@@ -102,7 +102,8 @@ async fn each_frame_publishes_the_counts_retained_for_the_signs() {
     }
     let app = spawn_app().await;
     let prefix = format!("valet-test-{}", std::process::id());
-    valet_server::signs::spawn(BROKER, &prefix, app.state.lots()).unwrap();
+    let (mqtt, _) = valet_server::Mqtt::connect(BROKER, &prefix, 1 << 20, false).unwrap();
+    valet_server::signs::spawn(&mqtt, app.state.lots());
     let (status, update) = app.call(post_frame(&app.key, frame(640, 480))).await;
     assert_eq!(status, 200, "{update}");
 

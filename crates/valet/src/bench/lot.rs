@@ -5,6 +5,7 @@
 //! spaces are `valet_lot::synthetic::grid_layout`'s PKLot-sized quads. Sampling maps are built once
 //! per layout before timing (their cost is printed too), as a running garage builds them once.
 
+use crate::report::median;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -94,14 +95,4 @@ pub fn run(args: LotBenchArgs) -> anyhow::Result<ExitCode> {
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => 0.0,
-        n if n % 2 == 0 => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-        n => sorted[n / 2],
-    }
 }

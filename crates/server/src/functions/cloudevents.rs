@@ -1,0 +1,364 @@
+//! CloudEvents 1.0 over HTTP: every detail of the wire format lives here.
+//!
+//! Valet sends binary content mode only (attributes in `ce-*` headers, the data as the body, its
+//! media type in `Content-Type`), so an image travels as itself with `image/jpeg`. It receives
+//! binary mode and, for senders that prefer it, structured mode (`application/cloudevents+json`).
+//! Event types are reverse-DNS, past tense and versioned: `io.valet.plate.read.v1`.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+pub const SPEC_VERSION: &str = "1.0";
+const STRUCTURED: &str = "application/cloudevents+json";
+pub const JSON: &str = "application/json";
+
+/// One event: the required attributes, the optional ones Valet uses, extensions, and the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudEvent {
+    /// Unique per source; a redelivery carries the same id, which is what makes handlers idempotent.
+    pub id: String,
+    pub source: String,
+    pub ty: String,
+    pub time: Option<DateTime<Utc>>,
+    pub subject: Option<String>,
+    /// `datacontenttype`: the media type of `data`.
+    pub content_type: Option<String>,
+    /// Extension attributes (lower-case ASCII letters and digits).
+    pub extensions: BTreeMap<String, String>,
+    pub data: Bytes,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CloudEventError {
+    #[error("not a CloudEvent: the `{0}` attribute is missing")]
+    Missing(&'static str),
+    #[error("CloudEvents spec version {0:?} is not supported (only 1.0)")]
+    SpecVersion(String),
+    #[error("attribute `{0}` is malformed: {1}")]
+    Malformed(String, String),
+    #[error("the event's data is not the expected {0}: {1}")]
+    Data(&'static str, String),
+}
+
+impl CloudEvent {
+    /// A new event with JSON data.
+    pub fn json(id: String, source: &str, ty: &str, data: &impl Serialize) -> CloudEvent {
+        let data = serde_json::to_vec(data).expect("event data serialises");
+        CloudEvent {
+            id,
+            source: source.to_owned(),
+            ty: ty.to_owned(),
+            time: Some(now()),
+            subject: None,
+            content_type: Some(JSON.to_owned()),
+            extensions: BTreeMap::new(),
+            data: Bytes::from(data),
+        }
+    }
+
+    /// The event this one causes, of type `ty`, with JSON data. Its id is derived from this
+    /// event's id and `ty`, so handling a redelivered event emits the same id again and the next
+    /// function's inbox recognises it.
+    pub fn caused(&self, source: &str, ty: &str, data: &impl Serialize) -> CloudEvent {
+        let mut caused = CloudEvent::json(derived_id(&self.id, ty), source, ty, data);
+        caused.subject.clone_from(&self.subject);
+        caused
+    }
+
+    /// The data as JSON of type `T`.
+    pub fn data_json<T: DeserializeOwned>(&self) -> Result<T, CloudEventError> {
+        serde_json::from_slice(&self.data).map_err(|e| CloudEventError::Data("JSON", e.to_string()))
+    }
+
+    pub fn extension(&self, name: &str) -> Option<&str> {
+        self.extensions.get(name).map(String::as_str)
+    }
+
+    /// Reads an event from an HTTP request or response: binary mode, or structured mode when the
+    /// content type says so.
+    pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, CloudEventError> {
+        let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        if content_type.is_some_and(|t| t.starts_with(STRUCTURED)) {
+            return from_structured(&body);
+        }
+        let mut attributes = BTreeMap::new();
+        for (name, value) in headers {
+            if let Some(attribute) = name.as_str().strip_prefix("ce-") {
+                let value =
+                    value.to_str().map_err(|_| CloudEventError::Malformed(attribute.to_owned(), "not ASCII".into()))?;
+                attributes.insert(attribute.to_owned(), percent_decode(value));
+            }
+        }
+        let mut event = from_attributes(attributes)?;
+        event.content_type = content_type.map(str::to_owned);
+        event.data = body;
+        Ok(event)
+    }
+
+    /// Writes the attributes as binary-mode headers (`Content-Type` included).
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        for (name, value) in self.context_attributes() {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(format!("ce-{name}")), HeaderValue::from_str(&percent_encode(&value)))
+            {
+                headers.insert(name, value);
+            }
+        }
+        if let Some(content_type) = self.content_type.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            headers.insert(axum::http::header::CONTENT_TYPE, content_type);
+        }
+    }
+
+    /// Every attribute but `datacontenttype` (which binary mode sends as `Content-Type`), as text.
+    fn context_attributes(&self) -> Vec<(&str, String)> {
+        let mut attributes = vec![
+            ("specversion", SPEC_VERSION.to_owned()),
+            ("id", self.id.clone()),
+            ("source", self.source.clone()),
+            ("type", self.ty.clone()),
+        ];
+        if let Some(time) = self.time {
+            attributes.push(("time", time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+        }
+        if let Some(subject) = &self.subject {
+            attributes.push(("subject", subject.clone()));
+        }
+        attributes.extend(self.extensions.iter().map(|(name, value)| (name.as_str(), value.clone())));
+        attributes
+    }
+
+    /// The event in structured mode (a JSON object): how the inbox stores a reply to replay.
+    pub fn to_structured(&self) -> String {
+        use base64::Engine;
+        let mut object: serde_json::Map<String, serde_json::Value> = self
+            .context_attributes()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), serde_json::Value::String(value)))
+            .collect();
+        if let Some(content_type) = &self.content_type {
+            object.insert("datacontenttype".to_owned(), serde_json::Value::String(content_type.clone()));
+        }
+        let json_data = self.content_type.as_deref() == Some(JSON);
+        match serde_json::from_slice::<serde_json::Value>(&self.data) {
+            Ok(value) if json_data => {
+                object.insert("data".to_owned(), value);
+            }
+            _ => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&self.data);
+                object.insert("data_base64".to_owned(), serde_json::Value::String(encoded));
+            }
+        }
+        serde_json::Value::Object(object).to_string()
+    }
+
+    /// Reads what [`CloudEvent::to_structured`] wrote.
+    pub fn from_structured(text: &str) -> Result<CloudEvent, CloudEventError> {
+        from_structured(text.as_bytes())
+    }
+
+    /// The event as a binary-mode HTTP answer with `status` (200: the next event of a chain).
+    pub fn into_response(self, status: axum::http::StatusCode) -> axum::response::Response {
+        let mut headers = HeaderMap::new();
+        self.write_headers(&mut headers);
+        (status, headers, self.data).into_response()
+    }
+}
+
+use axum::response::IntoResponse;
+
+/// Now, to the microsecond the `time` attribute carries, so an event reads back equal.
+pub fn now() -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(Utc::now(), 6)
+}
+
+/// A fresh random id for an event that starts a chain (a camera frame).
+pub fn fresh_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+/// The id of the `ty` event caused by event `id`: 32 hex digits of SHA-256(id, ty).
+pub fn derived_id(id: &str, ty: &str) -> String {
+    let digest = Sha256::new().chain_update(id.as_bytes()).chain_update([0]).chain_update(ty.as_bytes()).finalize();
+    hex::encode(&digest[..16])
+}
+
+fn from_attributes(mut attributes: BTreeMap<String, String>) -> Result<CloudEvent, CloudEventError> {
+    let spec = attributes.remove("specversion").ok_or(CloudEventError::Missing("specversion"))?;
+    if spec != SPEC_VERSION {
+        return Err(CloudEventError::SpecVersion(spec));
+    }
+    let mut required = |name: &'static str| match attributes.remove(name) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(CloudEventError::Missing(name)),
+    };
+    let id = required("id")?;
+    let source = required("source")?;
+    let ty = required("type")?;
+    let time = match attributes.remove("time") {
+        Some(text) => Some(
+            DateTime::parse_from_rfc3339(&text)
+                .map_err(|e| CloudEventError::Malformed("time".into(), e.to_string()))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let subject = attributes.remove("subject");
+    let content_type = attributes.remove("datacontenttype");
+    attributes.remove("dataschema");
+    Ok(CloudEvent { id, source, ty, time, subject, content_type, extensions: attributes, data: Bytes::new() })
+}
+
+fn from_structured(body: &[u8]) -> Result<CloudEvent, CloudEventError> {
+    use base64::Engine;
+    let serde_json::Value::Object(mut object) = serde_json::from_slice(body)
+        .map_err(|e| CloudEventError::Malformed("structured event".into(), e.to_string()))?
+    else {
+        return Err(CloudEventError::Malformed("structured event".into(), "not a JSON object".into()));
+    };
+    let had_json_data = matches!(object.get("data"), Some(v) if !v.is_string());
+    let data = match (object.remove("data_base64"), object.remove("data")) {
+        (Some(serde_json::Value::String(b64)), _) => Bytes::from(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| CloudEventError::Malformed("data_base64".into(), e.to_string()))?,
+        ),
+        (_, Some(serde_json::Value::String(text))) => Bytes::from(text),
+        (_, Some(value)) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+        (_, None) => Bytes::new(),
+    };
+    let attributes = object
+        .into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => (name, text),
+            other => (name, other.to_string()),
+        })
+        .collect();
+    let mut event = from_attributes(attributes)?;
+    // Structured data given as JSON is JSON, whatever `datacontenttype` was left out.
+    if event.content_type.is_none() && had_json_data {
+        event.content_type = Some(JSON.to_owned());
+    }
+    event.data = data;
+    Ok(event)
+}
+
+/// Header values carry printable ASCII; anything else (and `%` and `"`) is percent-encoded, as the
+/// HTTP binding says.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if (0x21..=0x7e).contains(&byte) && byte != b'%' && byte != b'"' || byte == b' ' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = value.get(i + 1..i + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> CloudEvent {
+        let mut event = CloudEvent::json(
+            "abc".into(),
+            "/valet/test",
+            "io.valet.plate.read.v1",
+            &serde_json::json!({"text": "AB12"}),
+        );
+        event.subject = Some("gate-1".into());
+        event.extensions.insert("valetcamera".into(), "entry 1 – north".into());
+        event
+    }
+
+    #[test]
+    fn binary_mode_round_trips_every_attribute() {
+        let sent = event();
+        let mut headers = HeaderMap::new();
+        sent.write_headers(&mut headers);
+        assert_eq!(headers["ce-specversion"], "1.0");
+        assert_eq!(headers["content-type"], "application/json");
+        // Non-ASCII travels percent-encoded.
+        assert_eq!(headers["ce-valetcamera"], "entry 1 %E2%80%93 north");
+        let received = CloudEvent::from_http(&headers, sent.data.clone()).unwrap();
+        assert_eq!(received, sent);
+    }
+
+    #[test]
+    fn an_event_without_a_required_attribute_is_refused_by_name() {
+        for missing in ["specversion", "id", "source", "type"] {
+            let mut headers = HeaderMap::new();
+            event().write_headers(&mut headers);
+            headers.remove(format!("ce-{missing}").as_str());
+            assert_eq!(CloudEvent::from_http(&headers, Bytes::new()), Err(CloudEventError::Missing(missing)));
+        }
+        let mut headers = HeaderMap::new();
+        event().write_headers(&mut headers);
+        headers.insert("ce-specversion", HeaderValue::from_static("0.3"));
+        assert!(matches!(CloudEvent::from_http(&headers, Bytes::new()), Err(CloudEventError::SpecVersion(_))));
+        headers.insert("ce-specversion", HeaderValue::from_static("1.0"));
+        headers.insert("ce-time", HeaderValue::from_static("yesterday"));
+        assert!(matches!(CloudEvent::from_http(&headers, Bytes::new()), Err(CloudEventError::Malformed(..))));
+    }
+
+    #[test]
+    fn structured_mode_is_read_with_json_or_base64_data() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/cloudevents+json; charset=utf-8"));
+        let body = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t.v1","datacontenttype":"image/jpeg","data_base64":"/9j/"}"#;
+        let event = CloudEvent::from_http(&headers, Bytes::from(body)).unwrap();
+        assert_eq!(event.content_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(&event.data[..], &[0xff, 0xd8, 0xff]);
+        let body = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t.v1","data":{"a":1}}"#;
+        let event = CloudEvent::from_http(&headers, Bytes::from(body)).unwrap();
+        assert_eq!(event.data_json::<serde_json::Value>().unwrap(), serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn structured_json_round_trips_json_and_binary_data() {
+        let json = event();
+        assert_eq!(CloudEvent::from_structured(&json.to_structured()).unwrap(), json);
+        let mut image = event();
+        image.content_type = Some("image/jpeg".into());
+        image.data = Bytes::from_static(&[0xff, 0xd8, 0xff, 0x00]);
+        assert_eq!(CloudEvent::from_structured(&image.to_structured()).unwrap(), image);
+    }
+
+    #[test]
+    fn a_caused_event_has_the_same_id_however_often_its_cause_is_handled() {
+        let cause = event();
+        let first = cause.caused("/valet/gate", "io.valet.session.opened.v1", &1);
+        let again = cause.caused("/valet/gate", "io.valet.session.opened.v1", &1);
+        assert_eq!(first.id, again.id);
+        assert_ne!(first.id, cause.caused("/valet/gate", "io.valet.session.closed.v1", &1).id);
+        assert_ne!(first.id, cause.id);
+        assert_eq!(first.id.len(), 32);
+    }
+}

@@ -1,0 +1,469 @@
+//! Valet's functions as separate `valet serve --functions …` processes on loopback, wired by
+//! `K_SINK` the way Knative's SinkBinding wires them, or fed events directly the way a broker
+//! delivers them: a JPEG from a gate camera to a recorded charge, duplicate deliveries to
+//! replicas on one PostgreSQL, and a function killed mid-chain.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use valet_garage::{ChargeState, Plate, SessionState};
+use valet_store::{GarageStore, PlateKey, SessionFilter, Store};
+
+const PLATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+/// Every started quarter hour costs €0.75, from the first second: a test's stay of a second owes.
+const TARIFF: &str = "currency = \"EUR\"\nutc_offset_minutes = 0\ngrace_minutes = 0\ndaily_max_minor = 2400\n\n\
+                      [[bands]]\nname = \"from the first second\"\nfrom_minute = 0\nevery_minutes = 15\nprice_minor = 75\n";
+/// Rendered by `training/plates/render_gate_frame.py`: a car's rear with the plate VL482TG.
+const FRAME_VL482TG: &[u8] = include_bytes!("fixtures/gate-VL482TG.jpg");
+
+/// Where the functions keep the garage: one SQLite file they share, or one PostgreSQL schema.
+struct Garage {
+    dir: tempfile::TempDir,
+    postgres: Option<valet_store::scratch::ScratchGarage>,
+}
+
+impl Garage {
+    fn sqlite() -> Garage {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tariff.toml"), TARIFF).unwrap();
+        Garage { dir, postgres: None }
+    }
+
+    /// A schema of its own on the local PostgreSQL, or `None` after saying why there is none.
+    async fn postgres() -> Option<Garage> {
+        match valet_store::scratch::ScratchGarage::postgres(key(), "valet_functions").await {
+            Ok(scratch) => {
+                let mut garage = Garage::sqlite();
+                garage.postgres = Some(scratch);
+                Some(garage)
+            }
+            Err(why) => {
+                eprintln!("skipped: {why}");
+                None
+            }
+        }
+    }
+
+    /// The directory a function's process keeps its local files in: on SQLite every function
+    /// shares one (the database is there), on PostgreSQL each has its own.
+    fn data(&self, function: &str) -> PathBuf {
+        match self.postgres {
+            None => self.dir.path().join("data"),
+            Some(_) => self.dir.path().join(function.replace(',', "-")),
+        }
+    }
+
+    /// The garage's records, read past the functions.
+    async fn store(&self) -> GarageStore {
+        match &self.postgres {
+            Some(scratch) => scratch.store.clone(),
+            None => Store::open(&self.data("")).await.unwrap().garage(key()),
+        }
+    }
+
+    /// Starts `valet serve --functions FUNCTIONS`, posting onward events to `sink`.
+    fn start(&self, functions: &str, sink: Option<&str>) -> Function {
+        self.start_with(functions, sink, &[])
+    }
+
+    fn start_with(&self, functions: &str, sink: Option<&str>, env: &[(&str, &str)]) -> Function {
+        let data = self.data(functions);
+        let log = self.dir.path().join(format!("{}-{}.log", functions.replace(',', "-"), rand_suffix()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_valet"));
+        for var in [
+            "VALET_CONFIG",
+            "VALET_LISTEN",
+            "VALET_DATA_DIR",
+            "VALET_FUNCTIONS",
+            "VALET_DATABASE_URL",
+            "PORT",
+            "K_SINK",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--functions", functions, "--data"])
+            .arg(&data)
+            .env("VALET_PLATE_KEY", PLATE_KEY)
+            .env("VALET_TARIFF_FILE", self.dir.path().join("tariff.toml"))
+            .env("VALET_SINK_ATTEMPTS", "2")
+            .env("VALET_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(url) = self.postgres.as_ref().and_then(|p| p.postgres_url()) {
+            cmd.env("VALET_DATABASE_URL", url);
+        }
+        if let Some(sink) = sink {
+            cmd.env("K_SINK", sink);
+        }
+        cmd.envs(env.iter().copied());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_owned);
+        let url =
+            url.unwrap_or_else(|| panic!("{functions} did not start:\n{}", std::fs::read_to_string(&log).unwrap()));
+        Function { child, url, log, name: functions.to_owned() }
+    }
+}
+
+fn key() -> PlateKey {
+    PlateKey::new(&hex::decode(PLATE_KEY).unwrap()).unwrap()
+}
+
+fn rand_suffix() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos())
+}
+
+/// One `valet serve` process; killed on drop.
+struct Function {
+    child: Child,
+    url: String,
+    log: PathBuf,
+    name: String,
+}
+
+impl Function {
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        format!("--- {} log ---\n{}", self.name, std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn add_device(data: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_valet"))
+        .args(["devices", "add", name, "--role", role, "--data"])
+        .arg(data)
+        .env_remove("VALET_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned()
+}
+
+async fn sign_up(query: &Function, plate: &str) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/drivers", query.url))
+        .json(&json!({ "plates": [plate], "payment_method": "pm_card_visa" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201, "{}", answer.text().await.unwrap());
+}
+
+/// A CloudEvent delivered in binary mode, as the broker delivers it: (status, ce-type, body).
+async fn deliver(to: &Function, id: String, ty: &str, data: Value) -> (u16, Option<String>, Value) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/", to.url))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id.as_str())
+        .header("ce-source", "/test/broker")
+        .header("ce-type", ty)
+        .header("content-type", "application/json")
+        .body(data.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let ty = answer.headers().get("ce-type").map(|v| v.to_str().unwrap().to_owned());
+    let body = answer.bytes().await.unwrap();
+    (status, ty, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn plate_read(plate: &str, direction: &str) -> Value {
+    json!({ "camera": format!("lane-{direction}"), "direction": direction, "text": plate, "confidence": 0.98 })
+}
+
+/// Each session of `plate` with its charges' states.
+async fn sessions_of(store: &GarageStore, plate: &str) -> Vec<(SessionState, Vec<String>)> {
+    let plate = Plate::parse(plate).unwrap();
+    let mut found = Vec::new();
+    for record in store.sessions(SessionFilter::All, 500).await.unwrap() {
+        if record.plate.as_ref() == Some(&plate) {
+            let charges = store.charges_for_session(record.id).await.unwrap();
+            let states = charges
+                .iter()
+                .map(|c| match c.charge.state() {
+                    ChargeState::Requested { .. } => "requested".to_owned(),
+                    ChargeState::Succeeded { .. } => "succeeded".to_owned(),
+                    ChargeState::Failed { .. } => "failed".to_owned(),
+                })
+                .collect();
+            found.push((record.state, states));
+        }
+    }
+    found
+}
+
+fn paid_once(sessions: &[(SessionState, Vec<String>)]) -> bool {
+    matches!(sessions, [(SessionState::Paid { .. }, charges)] if charges == &["succeeded"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_frame_goes_through_four_processes_to_one_recorded_charge() {
+    let garage = Garage::sqlite();
+    let camera_key = add_device(&garage.data("ingest,query"), "lane-cam", "device");
+    // Started last-to-first, each told where the next one listens.
+    let billing = garage.start("billing", None);
+    let gate = garage.start("gate", Some(&billing.url));
+    let reader = garage.start("plate-reader", Some(&gate.url));
+    let front = garage.start("ingest,query", Some(&reader.url));
+    let logs = || [&front, &reader, &gate, &billing].map(Function::log).join("\n");
+    sign_up(&front, "VL482TG").await;
+
+    let client = reqwest::Client::new();
+    for (direction, idempotency_key) in [("entry", "frame-1"), ("exit", "frame-2")] {
+        let answer = client
+            .post(format!("{}/v1/gates/lane-{direction}/frames?direction={direction}", front.url))
+            .bearer_auth(&camera_key)
+            .header("idempotency-key", idempotency_key)
+            .header("content-type", "image/jpeg")
+            .body(FRAME_VL482TG)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap();
+        // Nothing after ingest runs in its process: the frame went on to the plate reader.
+        assert_eq!(status, 202, "{body}\n{}", logs());
+        assert_eq!(body["id"], idempotency_key);
+        assert!(body["forwarded"].is_string(), "{body}");
+        // A stay of at least a second owes one increment.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let store = garage.store().await;
+    let sessions = sessions_of(&store, "VL482TG").await;
+    assert!(paid_once(&sessions), "{sessions:?}\n{}", logs());
+
+    // The camera retries the exit upload (its answer was lost): the same key, the same chain,
+    // and the gate recognises the read: still one session, one charge.
+    let again = client
+        .post(format!("{}/v1/gates/lane-exit/frames?direction=exit", front.url))
+        .bearer_auth(&camera_key)
+        .header("idempotency-key", "frame-2")
+        .body(FRAME_VL482TG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 202);
+    assert!(paid_once(&sessions_of(&store, "VL482TG").await), "{}", logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_of_gate_and_billing_on_one_postgres_make_one_session_and_one_charge_per_car() {
+    let Some(garage) = Garage::postgres().await else { return };
+    let query = garage.start("query", None);
+    let gates = [garage.start("gate", None), garage.start("gate", None)];
+    let billers = [garage.start("billing", None), garage.start("billing", None)];
+    let cars = ["RA101AA", "RA202BB", "RA303CC", "RA404DD"];
+    for car in cars {
+        sign_up(&query, car).await;
+    }
+
+    // The broker delivers each entry read three times to each gate replica, all at once.
+    let mut deliveries = Vec::new();
+    for car in cars {
+        for gate in &gates {
+            for _ in 0..3 {
+                deliveries.push(deliver(
+                    gate,
+                    format!("entry-{car}"),
+                    "io.valet.plate.read.v1",
+                    plate_read(car, "entry"),
+                ));
+            }
+        }
+    }
+    for (status, ty, body) in futures_util::future::join_all(deliveries).await {
+        // Handled (200, the session opened, first or replayed) or "busy, come back" (503).
+        assert!(status == 200 || status == 503, "{status} {body}");
+        if status == 200 {
+            assert_eq!(ty.as_deref(), Some("io.valet.session.opened.v1"), "{body}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // Exits, likewise duplicated; the gates' replies (session.closed with the charge) are then
+    // delivered three times to each billing replica, all at once.
+    let mut exits = Vec::new();
+    for car in cars {
+        for gate in &gates {
+            for _ in 0..3 {
+                exits.push(deliver(gate, format!("exit-{car}"), "io.valet.plate.read.v1", plate_read(car, "exit")));
+            }
+        }
+    }
+    let mut closed = Vec::new();
+    for (status, ty, body) in futures_util::future::join_all(exits).await {
+        assert!(status == 200 || status == 503, "{status} {body}");
+        if status == 200 {
+            assert_eq!(ty.as_deref(), Some("io.valet.session.closed.v1"), "{body}");
+            assert!(body["charge_request"].is_object(), "{body}");
+            closed.push(body);
+        }
+    }
+    // Every car's exit was answered at least once (a 503 is retried by the broker; here the
+    // first worker's answer is replayed to the others once it finished).
+    for car in cars {
+        let (status, _, _) =
+            deliver(&gates[1], format!("exit-{car}"), "io.valet.plate.read.v1", plate_read(car, "exit")).await;
+        assert_eq!(status, 200);
+    }
+    closed.sort_by_key(|body| body["session"].as_str().map(str::to_owned));
+    closed.dedup_by_key(|body| body["session"].as_str().map(str::to_owned));
+    assert_eq!(closed.len(), cars.len(), "{closed:?}");
+    let mut charges = Vec::new();
+    for body in &closed {
+        let id = format!("closed-{}", body["session"].as_str().unwrap());
+        for biller in &billers {
+            for _ in 0..3 {
+                charges.push(deliver(biller, id.clone(), "io.valet.session.closed.v1", body.clone()));
+            }
+        }
+    }
+    for (status, ty, body) in futures_util::future::join_all(charges).await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(ty.as_deref(), Some("io.valet.charge.succeeded.v1"), "{body}");
+    }
+
+    let store = garage.store().await;
+    let logs = || [&query, &gates[0], &gates[1], &billers[0], &billers[1]].map(Function::log).join("\n");
+    for car in cars {
+        let sessions = sessions_of(&store, car).await;
+        assert!(paid_once(&sessions), "{car}: {sessions:?}\n{}", logs());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_killed_mid_chain_is_retried_after_restart_and_charges_once() {
+    let garage = Garage::sqlite();
+    let query = garage.start("query", None);
+    let mut billing = garage.start("billing", None);
+    let billing_url = billing.url.clone();
+    let gate = garage.start("gate", Some(&billing_url));
+    sign_up(&query, "KM907RS").await;
+
+    let (status, ty, _) =
+        deliver(&gate, "in-1".to_owned(), "io.valet.plate.read.v1", plate_read("KM907RS", "entry")).await;
+    // The session opened; billing took the session.opened event and let it go.
+    assert_eq!((status, ty), (202, None));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // Billing dies. The exit is decided and stored, but its charge cannot be handed on: the gate
+    // answers with an error, so the broker will deliver the read again.
+    billing.kill();
+    let (status, _, body) =
+        deliver(&gate, "out-1".to_owned(), "io.valet.plate.read.v1", plate_read("KM907RS", "exit")).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "sink_failed");
+    let store = garage.store().await;
+    let sessions = sessions_of(&store, "KM907RS").await;
+    assert!(
+        matches!(sessions.as_slice(), [(SessionState::Closed { .. }, charges)] if charges.is_empty()),
+        "{sessions:?}"
+    );
+
+    // Billing comes back on the same address; the broker's retry of the same event reaches it.
+    let port = billing_url.rsplit(':').next().unwrap();
+    let restarted = restart_on(&garage, "billing", port);
+    let (status, _, body) =
+        deliver(&gate, "out-1".to_owned(), "io.valet.plate.read.v1", plate_read("KM907RS", "exit")).await;
+    assert_eq!(status, 202, "{body}\n{}\n{}", gate.log(), restarted.log());
+    assert!(paid_once(&sessions_of(&store, "KM907RS").await), "{}", restarted.log());
+
+    // A late duplicate of the same read changes nothing.
+    let (status, _, _) =
+        deliver(&gate, "out-1".to_owned(), "io.valet.plate.read.v1", plate_read("KM907RS", "exit")).await;
+    assert_eq!(status, 202);
+    assert!(paid_once(&sessions_of(&store, "KM907RS").await));
+}
+
+/// `function` started again on the port its predecessor had, so the sink URL still holds.
+fn restart_on(garage: &Garage, function: &str, port: &str) -> Function {
+    // The port was just released; another process could take it, so try a few times.
+    let log = garage.dir.path().join(format!("{function}-restarted.log"));
+    for _ in 0..20 {
+        let data = garage.data(function);
+        let out = Command::new(env!("CARGO_BIN_EXE_valet"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--functions", function, "--data"])
+            .arg(&data)
+            .env("VALET_PLATE_KEY", PLATE_KEY)
+            .env("VALET_TARIFF_FILE", garage.dir.path().join("tariff.toml"))
+            .env_remove("VALET_DATABASE_URL")
+            .env_remove("K_SINK")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn();
+        let Ok(mut child) = out else { continue };
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if line.contains("http://") {
+            return Function {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log: log.clone(),
+                name: function.to_owned(),
+            };
+        }
+        let _ = child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("could not restart {function} on port {port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_published_over_mqtt_lifts_the_barrier_over_mqtt() {
+    const BROKER: &str = "127.0.0.1:1883";
+    if std::net::TcpStream::connect_timeout(&BROKER.parse().unwrap(), Duration::from_secs(1)).is_err() {
+        eprintln!("skipped: no MQTT broker answers at {BROKER}");
+        return;
+    }
+    let prefix = format!("valet-e2e-{}-{}", std::process::id(), rand_suffix());
+    let garage = Garage::sqlite();
+    // The barrier listens before anything happens.
+    let (barrier, mut barrier_events) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new(format!("{prefix}-barrier"), "127.0.0.1", 1883), 16);
+    barrier.subscribe(format!("{prefix}/barriers/lane-entry"), rumqttc::QoS::AtLeastOnce).await.unwrap();
+    let (commands_tx, mut commands) = tokio::sync::mpsc::channel::<Value>(16);
+    tokio::spawn(async move {
+        while let Ok(event) = barrier_events.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                let _ = commands_tx.send(serde_json::from_slice(&p.payload).unwrap()).await;
+            }
+        }
+    });
+    let valet = garage.start_with("all", None, &[("VALET_MQTT_BROKER", BROKER), ("VALET_MQTT_PREFIX", &prefix)]);
+
+    // The entry camera publishes its JPEG (again, until ingest has subscribed: the gate
+    // recognises the same car read twice and opens one session).
+    let mut options = rumqttc::MqttOptions::new(format!("{prefix}-camera"), "127.0.0.1", 1883);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (camera, mut camera_events) = rumqttc::AsyncClient::new(options, 16);
+    tokio::spawn(async move { while camera_events.poll().await.is_ok() {} });
+    let mut command = None;
+    for _ in 0..10 {
+        let topic = format!("{prefix}/gates/lane-entry/entry");
+        camera.publish(topic, rumqttc::QoS::AtLeastOnce, false, FRAME_VL482TG.to_vec()).await.unwrap();
+        if let Ok(received) = tokio::time::timeout(Duration::from_secs(3), commands.recv()).await {
+            command = received;
+            break;
+        }
+    }
+    let command = command.unwrap_or_else(|| panic!("no barrier command\n{}", valet.log()));
+    assert_eq!(command["barrier"], "lift", "{command}");
+    assert_eq!(command["outcome"], "opened", "{command}");
+    let sessions = sessions_of(&garage.store().await, "VL482TG").await;
+    assert!(matches!(sessions.as_slice(), [(SessionState::Open, _)]), "{sessions:?}\n{}", valet.log());
+}
