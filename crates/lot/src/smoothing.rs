@@ -119,6 +119,18 @@ impl Smoother {
         })
     }
 
+    /// Sets a space's state as it was recorded (after a restart): the state, and the moving
+    /// average that `confidence` implies, with no flip pending. The next frame then continues
+    /// from there instead of deciding the space outright as a first sighting would.
+    pub fn restore(&mut self, space: &SpaceId, state: SpaceState, confidence: f32) {
+        let confidence = if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 0.5 };
+        let p_occupied = match state {
+            SpaceState::Occupied => confidence,
+            SpaceState::Free => 1.0 - confidence,
+        };
+        self.spaces.insert(space.clone(), SmoothedSpace { state, p_occupied, confidence, streak: 0 });
+    }
+
     /// Every space seen so far.
     pub fn states(&self) -> impl Iterator<Item = (&SpaceId, &SmoothedSpace)> {
         self.spaces.iter()

@@ -111,6 +111,14 @@ impl LotState {
         reading.spaces.iter().filter_map(|s| self.smoother.observe(&s.space, s.p_occupied)).collect()
     }
 
+    /// Sets a space's state as recorded before a restart (see [`Smoother::restore`]); a space not
+    /// in the layout is ignored, since the layout may have changed since.
+    pub fn restore(&mut self, id: &SpaceId, state: SpaceState, confidence: f32) {
+        if self.layout.spaces.iter().any(|s| &s.id == id) {
+            self.smoother.restore(id, state, confidence);
+        }
+    }
+
     pub fn space(&self, id: &SpaceId) -> Option<&SmoothedSpace> {
         self.smoother.get(id)
     }

@@ -62,8 +62,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     })
 }
 
-/// Retries pending charges every minute and erases settled plates every hour, until the process
-/// ends. Errors are logged and retried on the next tick: housekeeping never stops the gate.
+/// Retries pending charges every minute and runs retention every hour (settled plates, lot
+/// history, the inbox), until the process ends. Errors are logged and retried on the next tick: housekeeping never stops the gate.
 pub fn spawn_housekeeping(gate: Arc<Gate>, retention_days: u32) {
     tokio::spawn(async move {
         let mut resume = tokio::time::interval(RESUME_EVERY);
@@ -75,17 +75,35 @@ pub fn spawn_housekeeping(gate: Arc<Gate>, retention_days: u32) {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "retrying pending charges failed"),
                 },
-                _ = retention.tick() => {
-                    match gate.store().erase_settled_plates(chrono::Utc::now(), retention_days).await {
-                        Ok(0) => {}
-                        Ok(erased) => tracing::info!(erased, retention_days, "retention erased settled plates"),
-                        Err(e) => tracing::error!(error = %e, "retention failed"),
-                    }
-                }
+                _ = retention.tick() => retain(gate.store(), retention_days).await,
             }
         }
     });
 }
+
+/// Retention: settled plates erased, lot history and the functions' inbox trimmed. Each part
+/// logs its own failure and the others still run.
+async fn retain(store: &GarageStore, retention_days: u32) {
+    let now = chrono::Utc::now();
+    match store.erase_settled_plates(now, retention_days).await {
+        Ok(0) => {}
+        Ok(erased) => tracing::info!(erased, retention_days, "retention erased settled plates"),
+        Err(e) => tracing::error!(error = %e, "retention of plates failed"),
+    }
+    let cutoff = now - chrono::TimeDelta::days(i64::from(retention_days));
+    match store.lot_history().forget_before(cutoff).await {
+        Ok(0) => {}
+        Ok(frames) => tracing::info!(frames, retention_days, "retention forgot old lot frames"),
+        Err(e) => tracing::error!(error = %e, "retention of lot history failed"),
+    }
+    // A broker stops redelivering within hours; a day of ids is plenty to recognise duplicates.
+    if let Err(e) = store.forget_handled_events(now - INBOX_KEEPS).await {
+        tracing::error!(error = %e, "trimming the functions' inbox failed");
+    }
+}
+
+/// How long the inbox remembers a handled event's id.
+const INBOX_KEEPS: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// The configured key, or the one in `DATA_DIR/plate.key`, made on first start. Losing it makes
 /// every stored plate unmatchable, so it is never regenerated over an existing file.

@@ -140,7 +140,9 @@ pub async fn run(
     let classifier = Arc::new(OccupancyClassifier::bundled().context("loading the bundled occupancy model")?);
     let lots = if functions.contains(Function::Occupancy) {
         let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
-        lots::Lots::load(&lots_dir, &classifier)?
+        let lots = lots::Lots::load(&lots_dir, &classifier)?;
+        lots.restore(&store.lot_history()).await.context("restoring the lots from their history")?;
+        lots
     } else {
         lots::Lots::default()
     };

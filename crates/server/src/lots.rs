@@ -10,9 +10,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
-use valet_lot::{Counts, Layout, LotReader, LotState, SmoothingConfig, StateChange, WarpMode};
-use valet_occupancy::OccupancyClassifier;
-use valet_store::SpaceStateRecord;
+use valet_lot::{Counts, Layout, LotReader, LotState, SmoothingConfig, SpaceId, StateChange, WarpMode};
+use valet_occupancy::{OccupancyClassifier, SpaceState};
+use valet_store::{LotFrameRecord, LotHistory, SpaceStateRecord};
 
 /// Updates a slow subscriber may fall behind by before it skips to the newest.
 const BACKLOG: usize = 64;
@@ -114,6 +114,17 @@ impl Lots {
         self.by_id.get(id)
     }
 
+    /// Resumes every lot from its history: each camera's last recorded frame sets its spaces'
+    /// states, so a restart neither blanks the signs nor lets one frame flip a space the
+    /// smoothing had settled.
+    pub async fn restore(&self, history: &LotHistory) -> Result<(), valet_store::StoreError> {
+        for lot in self.by_id.values() {
+            let frames = history.latest_frame_per_camera(&lot.reader.layout().id.to_string()).await?;
+            lot.restore(&frames);
+        }
+        Ok(())
+    }
+
     pub fn insert(&mut self, layout: Layout, classifier: Arc<OccupancyClassifier>) {
         self.by_id.insert(layout.id.to_string(), Arc::new(LiveLot::new(layout, classifier)));
     }
@@ -151,6 +162,25 @@ impl LiveLot {
         // No subscriber is not an error: nobody is watching the stream right now.
         let _ = self.updates.send(update.clone());
         (update, spaces)
+    }
+
+    /// Sets the spaces as `frames` (oldest first) recorded them; see [`Lots::restore`].
+    pub fn restore(&self, frames: &[LotFrameRecord]) {
+        let mut live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for frame in frames {
+            for space in &frame.spaces {
+                let state = match space.state.as_str() {
+                    "occupied" => SpaceState::Occupied,
+                    "free" => SpaceState::Free,
+                    _ => continue,
+                };
+                live.state.restore(&SpaceId::new(space.space.clone()), state, space.confidence as f32);
+            }
+            live.at = live.at.max(Some(frame.at));
+        }
+        if !frames.is_empty() {
+            tracing::info!(lot = %self.reader.layout().id, at = ?live.at, "lot state restored from its history");
+        }
     }
 
     pub fn availability(&self) -> Availability {

@@ -37,7 +37,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_SHOW_FEE_BELOW_MINOR", "exit displays show a fee only below this, in minor units (default 5000)"),
     ("VALET_LEAVE_WITHIN_MINUTES", "minutes a paid car has to pass the exit (default 15)"),
     ("VALET_HOLD_WHEN_UNSURE", "`true`: keep the barrier down when no session can be chosen (default false)"),
-    ("VALET_RETENTION_DAYS", "days a settled session keeps its plate (default 30)"),
+    ("VALET_RETENTION_DAYS", "days a settled session keeps its plate, and lot history is kept (default 30)"),
     ("VALET_MQTT_BROKER", "HOST:PORT of the MQTT broker signs listen on, e.g. 127.0.0.1:1883 (default: none)"),
     ("VALET_MQTT_PREFIX", "topic prefix: counts go to PREFIX/lots/ID/availability, retained (default valet)"),
     (

@@ -72,3 +72,20 @@ fn a_nan_probability_is_a_coin_toss_not_a_poisoned_average() {
     smoother.observe(&space(), f32::NAN);
     assert!(smoother.get(&space()).unwrap().p_occupied.is_finite());
 }
+
+#[test]
+fn a_restored_space_continues_with_its_average_instead_of_starting_over() {
+    let a = space();
+    let mut restored = Smoother::new(SmoothingConfig::default());
+    restored.restore(&a, Occupied, 0.9);
+    assert_eq!(restored.get(&a).map(|s| (s.state, s.p_occupied)), Some((Occupied, 0.9)));
+    // One free-looking frame after a restart does not flip it; a fresh smoother would have
+    // called the space free at once.
+    assert_eq!(restored.observe(&a, 0.1), None);
+    assert_eq!(restored.get(&a).unwrap().state, Occupied);
+    let mut fresh = Smoother::new(SmoothingConfig::default());
+    assert_eq!(fresh.observe(&a, 0.1).map(|c| c.to), Some(Free));
+    // A free space restored with little confidence keeps its average on the free side.
+    restored.restore(&a, Free, 0.55);
+    assert!((restored.get(&a).unwrap().p_occupied - 0.45).abs() < 1e-6);
+}

@@ -128,3 +128,21 @@ async fn each_frame_publishes_the_counts_retained_for_the_signs() {
     sign.publish(&topic, rumqttc::QoS::AtLeastOnce, true, Vec::<u8>::new()).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(2), events.poll()).await;
 }
+
+#[tokio::test]
+async fn a_restarted_server_resumes_each_lot_from_its_history() {
+    let app = spawn_app().await;
+    let (status, update) = app.call(post_frame(&app.key, frame(640, 480))).await;
+    assert_eq!(status, 200, "{update}");
+
+    // A new server over the same database: the lots as they were, not ten unknown spaces.
+    let restarted = crate::helpers::lots();
+    restarted.restore(&app.store.lot_history()).await.unwrap();
+    let availability = serde_json::to_value(restarted.get("grid").unwrap().availability()).unwrap();
+    assert_eq!(availability["counts"], update["counts"], "{availability}");
+    assert_eq!(availability["at"], update["at"]);
+    // And a lot with no history starts unknown, as before.
+    let fresh = crate::helpers::lots();
+    fresh.restore(&valet_store::Store::open_in_memory().await.unwrap().lot_history()).await.unwrap();
+    assert_eq!(fresh.get("grid").unwrap().availability().counts.lot.unknown, 10);
+}

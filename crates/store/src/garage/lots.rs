@@ -129,18 +129,43 @@ impl LotHistory {
             .fetch_optional(pool)
             .await?
         });
-        let Some(row) = row else { return Ok(None) };
-        let frame = LotFrameRecord {
-            lot: row.lot_id,
-            camera: row.camera_id,
-            at: row.observed_at,
-            free: count("free", row.free)?,
-            occupied: count("occupied", row.occupied)?,
-            unknown: count("unknown", row.unknown)?,
-            spaces: from_json("lot frame spaces", &row.spaces)?,
-            counts: from_json("lot frame counts", &row.counts)?,
-        };
-        Ok(Some((row.id, frame)))
+        row.map(|row| Ok((row.id, frame_record(row)?))).transpose()
+    }
+
+    /// Each camera's most recent frame of the lot: what a restarted server resumes from.
+    pub async fn latest_frame_per_camera(&self, lot: &str) -> Result<Vec<LotFrameRecord>, StoreError> {
+        let rows: Vec<FrameRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, lot_id, camera_id, observed_at, free, occupied, unknown, spaces, counts FROM lot_frames
+                 WHERE id IN (SELECT MAX(id) FROM lot_frames WHERE lot_id = $1 GROUP BY camera_id)
+                 ORDER BY observed_at, id",
+            )
+            .bind(lot)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(frame_record).collect()
+    }
+
+    /// Forgets frames and changes observed before `before` (retention); returns the frames removed.
+    pub async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let forgotten = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM lot_space_changes WHERE frame_id IN (SELECT id FROM lot_frames WHERE observed_at < $1)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+            let frames = sqlx::query("DELETE FROM lot_frames WHERE observed_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            frames
+        });
+        Ok(forgotten)
     }
 
     /// The lot's state changes at or after `since`, oldest first, at most `limit`.
@@ -176,4 +201,17 @@ impl LotHistory {
 
 fn count(what: &str, n: i64) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("lot frame {what} count {n}")))
+}
+
+fn frame_record(row: FrameRow) -> Result<LotFrameRecord, StoreError> {
+    Ok(LotFrameRecord {
+        lot: row.lot_id,
+        camera: row.camera_id,
+        at: row.observed_at,
+        free: count("free", row.free)?,
+        occupied: count("occupied", row.occupied)?,
+        unknown: count("unknown", row.unknown)?,
+        spaces: from_json("lot frame spaces", &row.spaces)?,
+        counts: from_json("lot frame counts", &row.counts)?,
+    })
 }

@@ -4,7 +4,12 @@ use valet_store::{LotFrameRecord, SpaceChangeRecord, SpaceStateRecord};
 
 use super::{TestGarage, at, conformance};
 
-conformance!(a_lot_frame_and_its_changes_read_back_as_recorded, changes_are_kept_per_lot_and_in_time_order);
+conformance!(
+    a_lot_frame_and_its_changes_read_back_as_recorded,
+    changes_are_kept_per_lot_and_in_time_order,
+    each_cameras_latest_frame_is_what_a_restart_resumes_from,
+    retention_forgets_old_frames_with_their_changes,
+);
 
 fn frame(lot: &str, minute: u32, free: u32) -> LotFrameRecord {
     LotFrameRecord {
@@ -57,4 +62,29 @@ async fn changes_are_kept_per_lot_and_in_time_order(garage: TestGarage) {
     assert_eq!(north, vec![change("n1", Some("free"), "occupied", 20)]);
     assert_eq!(history.changes_since("north", at(2, 0, 0), 1).await.unwrap().len(), 1, "the limit holds");
     assert_eq!(history.latest_frame("south").await.unwrap().unwrap().1.at, at(2, 9, 5));
+}
+
+async fn each_cameras_latest_frame_is_what_a_restart_resumes_from(garage: TestGarage) {
+    let history = garage.store.lot_history();
+    assert!(history.latest_frame_per_camera("north").await.unwrap().is_empty());
+    let mut cam2 = frame("north", 1, 0);
+    cam2.camera = "cam2".into();
+    history.record_frame(&frame("north", 0, 1), &[]).await.unwrap();
+    history.record_frame(&cam2, &[]).await.unwrap();
+    history.record_frame(&frame("north", 2, 2), &[]).await.unwrap();
+    history.record_frame(&frame("other", 3, 0), &[]).await.unwrap();
+    let latest = history.latest_frame_per_camera("north").await.unwrap();
+    assert_eq!(latest, vec![cam2, frame("north", 2, 2)]);
+}
+
+async fn retention_forgets_old_frames_with_their_changes(garage: TestGarage) {
+    let history = garage.store.lot_history();
+    history.record_frame(&frame("west", 0, 1), &[change("a1", None, "occupied", 0)]).await.unwrap();
+    history.record_frame(&frame("west", 10, 2), &[change("a1", Some("occupied"), "free", 10)]).await.unwrap();
+    assert_eq!(history.forget_before(at(2, 9, 5)).await.unwrap(), 1);
+    assert_eq!(
+        history.changes_since("west", at(1, 0, 0), 10).await.unwrap(),
+        vec![change("a1", Some("occupied"), "free", 10)]
+    );
+    assert_eq!(history.latest_frame_per_camera("west").await.unwrap(), vec![frame("west", 10, 2)]);
 }
