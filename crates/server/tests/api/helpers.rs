@@ -36,7 +36,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Settings::default()).await
 }
 
-pub async fn spawn_app_with(mut settings: Settings) -> TestApp {
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    spawn_functions(settings, valet_server::Wiring::default()).await
+}
+
+/// An app running only `wiring`'s functions, as one of several processes would.
+pub async fn spawn_functions(mut settings: Settings, wiring: valet_server::Wiring) -> TestApp {
     let store = Store::open_in_memory().await.unwrap();
     let now = chrono::Utc::now();
     let (_, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), now).await.unwrap();
@@ -44,7 +49,8 @@ pub async fn spawn_app_with(mut settings: Settings) -> TestApp {
     settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
     let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
     let state =
-        AppState::new(store.clone(), gate, lots(), Arc::new(OccupancyClassifier::bundled().unwrap()), &settings);
+        AppState::new(store.clone(), gate, lots(), Arc::new(OccupancyClassifier::bundled().unwrap()), &settings)
+            .wired(wiring);
     TestApp {
         router: valet_server::router(state.clone()),
         state,
