@@ -16,7 +16,10 @@ Nothing from pklot-padova. What is new against train.py + finetune.py:
   - synthetic cars seen from above (rounded body, colour palette, windscreen/rear window, roof shading,
     wheels, cast shadow), as "occupied" and, shifted so only 8-35 % shows at an edge, as a neighbour in "free";
   - real CNRPark busy patches pasted on that ground (occupied) and their edges at free patches' borders;
-  - class-balanced cross-entropy, label smoothing, a wall-clock cosine schedule (--minutes) for GPU runs.
+  - class-balanced cross-entropy, label smoothing, a wall-clock cosine schedule (--minutes) for GPU runs;
+  - optional (off by default) free-bay look-alikes: --picto real bay pictograms (wheelchair/EV/letters/arrow, crisp or
+    faded), --zebra stripes over the bay, --kerb kerb edges, --shade deep shade, --treeshade tree-crown shadows,
+    --nbr neighbour car bodies intruding up to ~40 % from one edge of a free bay; --soup-base/--soup-alpha interpolate.
 Selection proxy (never PKLot): held-out camera A (val, val_slot_only) and the 315 hand-labelled cnr-ext-sample
 spaces of 9 other cameras (cnrext_labels.csv). PKLot is evaluated only by --export --pklot.
 """
@@ -198,6 +201,202 @@ def low_light(x, g, prob):
     return x * (1 - sel) + x * f * sel
 
 
+# ---------------------------------------------------------------- more free-bay look-alikes (--picto/--zebra/--kerb/--shade/--nbr)
+
+
+def _seg(lx, ly, ax, ay, bx, by):
+    vx, vy = bx - ax, by - ay
+    t = (((lx - ax) * vx + (ly - ay) * vy) / (vx * vx + vy * vy + 1e-6)).clamp(0, 1)
+    return torch.sqrt((lx - ax - t * vx) ** 2 + (ly - ay - t * vy) ** 2)
+
+
+def _glyph_dist(lx, ly, kind):
+    """Distance field of a real ground pictogram in glyph coordinates (-1..1): 0 wheelchair (ISA), 1 EV bolt + plug,
+    2 letters 'EV' / 'P', 3 arrow. lx, ly [B,1,S,S]; kind [B,1,1,1]. Returns (stroke distance, filled-disc distance)."""
+    big = torch.full_like(lx, 9.0)
+    # wheelchair: head, back, arm, thigh, shin, foot, wheel ring
+    wc = torch.minimum(_seg(lx, ly, -0.15, -0.45, -0.25, 0.15), _seg(lx, ly, -0.2, -0.2, 0.2, -0.2))
+    wc = torch.minimum(wc, _seg(lx, ly, -0.25, 0.15, 0.3, 0.15))
+    wc = torch.minimum(wc, _seg(lx, ly, 0.3, 0.15, 0.5, 0.6))
+    wc = torch.minimum(wc, _seg(lx, ly, 0.5, 0.6, 0.7, 0.6))
+    wc = torch.minimum(wc, (torch.sqrt((lx + 0.25) ** 2 + (ly - 0.35) ** 2) - 0.5).abs())
+    wch = (torch.sqrt((lx + 0.1) ** 2 + (ly + 0.72) ** 2) - 0.16).clamp(min=0)
+    # EV: lightning bolt + plug (rectangle outline + 2 prongs)
+    ev = torch.minimum(_seg(lx, ly, 0.15, -0.9, -0.25, 0.05), _seg(lx, ly, -0.25, 0.05, 0.2, 0.05))
+    ev = torch.minimum(ev, _seg(lx, ly, 0.2, 0.05, -0.15, 0.9))
+    ev = torch.minimum(ev, (torch.maximum((lx - 0.6).abs() - 0.2, (ly - 0.1).abs() - 0.3)).abs())
+    ev = torch.minimum(ev, torch.minimum(_seg(lx, ly, 0.5, -0.2, 0.5, -0.45), _seg(lx, ly, 0.7, -0.2, 0.7, -0.45)))
+    # letters E V (or P)
+    le = _seg(lx, ly, -0.8, -0.5, -0.8, 0.5)
+    for yv in (-0.5, 0.0, 0.5):
+        le = torch.minimum(le, _seg(lx, ly, -0.8, yv, -0.3, yv))
+    le = torch.minimum(le, torch.minimum(_seg(lx, ly, 0.1, -0.5, 0.35, 0.5), _seg(lx, ly, 0.35, 0.5, 0.6, -0.5)))
+    # arrow
+    ar = torch.minimum(_seg(lx, ly, 0.0, 0.8, 0.0, -0.6), torch.minimum(_seg(lx, ly, 0.0, -0.8, -0.4, -0.3), _seg(lx, ly, 0.0, -0.8, 0.4, -0.3)))
+    d = torch.where(kind == 0, wc, torch.where(kind == 1, ev, torch.where(kind == 2, le, ar)))
+    disc = torch.where(kind == 0, wch, big)
+    return d, disc
+
+
+def pictogram(x, g, prob):
+    """A real painted bay pictogram (wheelchair, EV, letters, arrow), large or small, crisp or faded to a faint
+    lightening of the ground, sometimes inside a painted (blue/yellow/white) box or on a blue-filled bay."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    xx, yy = occ._grid(S, dev)
+    sel = p(prob, B)
+    cx, cy = r(-0.3, 0.3, (B, 1, 1, 1)), r(-0.3, 0.3, (B, 1, 1, 1))
+    sc = r(0.35, 0.95, (B, 1, 1, 1))
+    asp = torch.exp(r(-0.5, 0.5, (B, 1, 1, 1)))
+    ang = torch.randint(0, 4, (B, 1, 1, 1), generator=g).float().to(dev) * math.pi / 2 + r(-0.4, 0.4, (B, 1, 1, 1))
+    px, py = xx[None, None] - cx, yy[None, None] - cy
+    lx = (torch.cos(ang) * px + torch.sin(ang) * py) / (sc * asp)
+    ly = (-torch.sin(ang) * px + torch.cos(ang) * py) / (sc / asp)
+    flip = torch.where(p(0.5, B).bool(), -1.0, 1.0)
+    kind = torch.multinomial(torch.tensor([5.0, 2.0, 1.5, 1.0]), B, replacement=True, generator=g).to(dev).view(B, 1, 1, 1)
+    d, disc = _glyph_dist(lx * flip, ly, kind)
+    wid = r(0.05, 0.12, (B, 1, 1, 1))
+    glyph = torch.maximum(torch.sigmoid((wid - d) * S * sc / 1.5), torch.sigmoid(-disc * S * sc / 1.5 + 0.0) * (disc < 9).float())
+    # optional box outline around the glyph
+    box = (torch.maximum(lx.abs(), ly.abs()) - r(1.0, 1.3, (B, 1, 1, 1))).abs()
+    glyph = torch.maximum(glyph, torch.sigmoid((wid * 0.7 - box) * S * sc / 1.5) * p(0.3, B))
+    fine = F.interpolate(torch.rand(B, 1, S // 4, S // 4, generator=g).to(dev), size=(S, S), mode="bilinear", align_corners=False)
+    wear = ((fine > r(0.0, 0.6, (B, 1, 1, 1))).float() * 0.6 + 0.4 * fine)
+    crisp = p(0.35, B)
+    strength = crisp * r(0.7, 1.0, (B, 1, 1, 1)) + (1 - crisp) * r(0.12, 0.6, (B, 1, 1, 1))
+    wear = crisp * (0.85 + 0.15 * fine) + (1 - crisp) * wear
+    kc = torch.randint(0, 10, (B, 1, 1, 1), generator=g).to(dev)
+    white = torch.ones(1, 3, 1, 1, device=dev) * r(0.75, 1.0, (B, 1, 1, 1))
+    yel = torch.tensor([0.95, 0.82, 0.3], device=dev).view(1, 3, 1, 1).expand(B, 3, 1, 1)
+    blue = torch.tensor([0.2, 0.35, 0.75], device=dev).view(1, 3, 1, 1).expand(B, 3, 1, 1)
+    col = torch.where(kc < 6, white, torch.where(kc < 8, yel, blue)).expand_as(x)
+    lighter = (x * r(1.15, 1.8, (B, 1, 1, 1)) + r(0.0, 0.12, (B, 1, 1, 1))).clamp(0, 1)
+    col = torch.where(((1 - crisp) * p(0.5, B)).bool(), lighter, col)
+    # blue-filled bay (painted disabled bay) under a white glyph, sometimes, also faded
+    fill = p(0.2, B) * sel
+    fa = fill * r(0.2, 0.8, (B, 1, 1, 1)) * (0.8 + 0.2 * fine)
+    x = x * (1 - fa) + blue * (0.6 + 0.4 * x.mean(1, keepdim=True)) * fa
+    col = torch.where(fill.bool(), white.expand_as(x), col)
+    a = glyph * wear * strength * sel
+    return x * (1 - a) + col * a
+
+
+def zebra(x, g, prob):
+    """Zebra / hatched no-parking stripes covering most or all of the patch (worn, white or yellow)."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    xx, yy = occ._grid(S, dev)
+    sel = p(prob, B)
+    ang = r(0, math.pi, (B, 1, 1))
+    per = r(0.15, 0.5, (B, 1, 1))
+    duty = r(-0.4, 0.4, (B, 1, 1))
+    u = torch.cos(ang) * xx + torch.sin(ang) * yy
+    stripe = torch.sigmoid((torch.cos(2 * math.pi * u / per + r(0, 6.3, (B, 1, 1))) - duty) * r(3, 12, (B, 1, 1)))
+    th = (torch.randint(0, 4, (B, 1, 1), generator=g).float() * math.pi / 2).to(dev)
+    v = torch.cos(th) * xx + torch.sin(th) * yy
+    cover = torch.sigmoid((v - r(-1.3, 0.2, (B, 1, 1))) * S / 4)   # from one edge to all of the patch
+    fine = F.interpolate(torch.rand(B, 1, S // 4, S // 4, generator=g).to(dev), size=(S, S), mode="bilinear", align_corners=False).squeeze(1)
+    m = stripe * cover * r(0.2, 0.95, (B, 1, 1)) * (0.5 + 0.5 * fine)
+    yellow = p(0.4, B)
+    col = r(0.65, 1.0, (B, 1, 1, 1)) * (yellow * torch.tensor([1.0, 0.85, 0.3], device=dev).view(1, 3, 1, 1) + (1 - yellow))
+    a = m.unsqueeze(1) * sel
+    return x * (1 - a) + col * a
+
+
+def kerb(x, g, prob):
+    """Kerb at one edge: bright kerb stone (plain or painted stripes) with a dark shadow line on the bay side, and a
+    different surface beyond it (grass, pavement, dirt)."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    xx, yy = occ._grid(S, dev)
+    sel = p(prob, B)
+    th = (torch.randint(0, 4, (B, 1, 1), generator=g).float() * math.pi / 2).to(dev) + r(-0.25, 0.25, (B, 1, 1))
+    u = torch.cos(th) * xx + torch.sin(th) * yy
+    v = -torch.sin(th) * xx + torch.cos(th) * yy
+    k0 = r(0.35, 0.95, (B, 1, 1))
+    w = r(0.06, 0.2, (B, 1, 1))
+    soft = S / 1.5
+    stone = torch.sigmoid((u - k0) * soft) * torch.sigmoid((k0 + w - u) * soft)
+    beyond = torch.sigmoid((u - k0 - w) * soft)
+    sh = torch.sigmoid((u - k0 + r(0.02, 0.08, (B, 1, 1))) * soft) * (1 - torch.sigmoid((u - k0) * soft))
+    # surfaces
+    grass = torch.stack([r(0.1, 0.35, (B,)), r(0.2, 0.5, (B,)), r(0.05, 0.2, (B,))], 1).view(B, 3, 1, 1)
+    pave = r(0.35, 0.8, (B, 1, 1, 1)) * (1 + r(-0.06, 0.06, (B, 3, 1, 1)))
+    dirt = torch.stack([r(0.35, 0.6, (B,)), r(0.28, 0.5, (B,)), r(0.18, 0.35, (B,))], 1).view(B, 3, 1, 1)
+    ks = torch.randint(0, 3, (B, 1, 1, 1), generator=g).to(dev)
+    surf = torch.where(ks == 0, grass, torch.where(ks == 1, pave, dirt))
+    tex = 1 + r(0.05, 0.35, (B, 1, 1, 1)) * F.interpolate(torch.randn(B, 1, S // 4, S // 4, generator=g).to(dev), size=(S, S), mode="bilinear", align_corners=False)
+    surf = (surf * tex).clamp(0, 1)
+    scol = r(0.55, 0.95, (B, 1, 1, 1)) * (1 + r(-0.05, 0.05, (B, 3, 1, 1)))
+    painted = p(0.3, B)
+    band = (torch.sin(v * math.pi / r(0.15, 0.4, (B, 1, 1))) > 0).float().unsqueeze(1)
+    pc = torch.where(p(0.5, B).bool(), torch.tensor([0.95, 0.8, 0.2], device=dev).view(1, 3, 1, 1).expand(B, 3, 1, 1),
+                     torch.tensor([0.8, 0.15, 0.12], device=dev).view(1, 3, 1, 1).expand(B, 3, 1, 1))
+    dk = torch.full_like(pc, 0.08)
+    dk = torch.where(pc[:, 1:2] > 0.5, dk, torch.ones_like(pc) * 0.9)
+    scol = torch.where(painted.bool(), band * pc + (1 - band) * dk, scol.expand_as(x))
+    out = x * (1 - (sh * r(0.3, 0.7, (B, 1, 1))).unsqueeze(1))
+    out = out * (1 - beyond.unsqueeze(1)) + surf * beyond.unsqueeze(1)
+    out = out * (1 - stone.unsqueeze(1)) + scol * stone.unsqueeze(1)
+    return x * (1 - sel) + out * sel
+
+
+def deep_shade(x, g, prob):
+    """Deep shade over the whole bay (or all but a sunlit sliver at one edge): 5-30 % of the light, bluish."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    xx, yy = occ._grid(S, dev)
+    sel = p(prob, B)
+    th = r(0, 2 * math.pi, (B, 1, 1))
+    off = r(0.5, 1.6, (B, 1, 1))
+    sun = torch.sigmoid((torch.cos(th) * xx + torch.sin(th) * yy - off) / r(0.01, 0.1, (B, 1, 1))).unsqueeze(1)
+    f = r(0.05, 0.3, (B, 1, 1, 1)) * (1 + r(-0.05, 0.12, (B, 3, 1, 1)) * torch.tensor([-1.0, 0.0, 1.0], device=dev).view(1, 3, 1, 1))
+    f = f * (1 - sun) + sun
+    return x * (1 - sel) + x * f * sel
+
+
+def tree_shade(x, g, prob):
+    """Large irregular shadow of a tree crown over part of the patch (30-90 %), dappled edges, 25-65 % of the light."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    sel = p(prob, B)
+    n = int(torch.randint(3, 7, (1,), generator=g))
+    nz = F.interpolate(torch.randn(B, 1, n, n, generator=g).to(dev), size=(S, S), mode="bicubic", align_corners=False)
+    fine = F.interpolate(torch.randn(B, 1, S // 6, S // 6, generator=g).to(dev), size=(S, S), mode="bilinear", align_corners=False)
+    m = torch.sigmoid((nz + 0.35 * fine - r(-0.7, 0.7, (B, 1, 1, 1))) * r(4, 15, (B, 1, 1, 1)))
+    f = r(0.25, 0.65, (B, 1, 1, 1)) * (1 + r(0.0, 0.1, (B, 3, 1, 1)) * torch.tensor([-1.0, 0.0, 1.0], device=dev).view(1, 3, 1, 1))
+    return x * (1 - sel * m * (1 - f))
+
+
+def big_neighbour(x, g, prob, donors):
+    """A neighbouring car's body intruding from one edge of a free bay, more than neighbours() (up to ~40 %),
+    real (a shifted busy patch) or synthetic, with its shadow; the bay centre stays empty (label free)."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    sel = p(prob, B)
+    th = (torch.randint(0, 4, (B,), generator=g).float() * math.pi / 2).to(dev) + r(-0.35, 0.35, (B,))
+    dist = r(1.15, 1.5, (B,))
+    dx, dy = torch.cos(th) * dist, torch.sin(th) * dist
+    xx, yy = occ._grid(S, dev)
+    grid = torch.stack([xx[None] - dx[:, None, None], yy[None] - dy[:, None, None]], -1)
+    real = p(0.5, B)
+    if donors is not None and len(donors) > 0:
+        shifted = F.grid_sample(donors, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        rx, ry = r(0.7, 0.95, (B, 1, 1)), r(0.7, 0.95, (B, 1, 1))
+        m = torch.sigmoid((1 - ((grid[..., 0] / rx) ** 2 + (grid[..., 1] / ry) ** 2)) * 8).unsqueeze(1)
+        x = x * (1 - sel * real * m) + sel * real * m * shifted
+    img, al, sh = topdown_car(B, S, g, dev, offset=torch.stack([dx, dy], 1))
+    s2 = sel * (1 - real)
+    x = x * (1 - s2 * sh) * (1 - s2 * al) + s2 * al * img
+    return x
+
+
 PALETTE = torch.tensor([
     [0.92, 0.92, 0.92], [0.85, 0.86, 0.88], [0.65, 0.66, 0.68], [0.45, 0.46, 0.48], [0.25, 0.25, 0.27],
     [0.07, 0.07, 0.08], [0.12, 0.12, 0.15], [0.70, 0.08, 0.08], [0.50, 0.05, 0.07], [0.10, 0.20, 0.55],
@@ -280,6 +479,12 @@ def scene_ground(n, S, g, dev, opt):
     gr = thick_lines(gr, g, 0.5)
     gr = hatch(gr, g, opt.hatch)
     gr = markings(gr, g, opt.marks, opt.pale)
+    if opt.picto > 0:
+        gr = pictogram(gr, g, opt.picto)
+    if opt.zebra > 0:
+        gr = zebra(gr, g, opt.zebra)
+    if opt.kerb > 0:
+        gr = kerb(gr, g, opt.kerb)
     gr = FT.cast_shadow(gr, g, 0.3)
     gr = pole_shadow(gr, g, 0.1)
     return gr
@@ -314,6 +519,8 @@ def synth_pair(k, S, g, dev, opt, real_busy, ext_cars):
     busy = torch.where((kind < opt.topdown).view(k, 1, 1, 1), syn, real)
     donors = real_busy[torch.randint(0, len(real_busy), (2 * k,), generator=g).to(real_busy.device)]
     both = neighbours(torch.cat([free, busy]), g, opt, donors)
+    if opt.nbr > 0:
+        both[:k] = big_neighbour(both[:k], g, opt.nbr, donors[:k])
     return both[:k], both[k:]
 
 
@@ -329,8 +536,17 @@ def augment(imgs_u8, labels, size, g, opt, dev, ext_cars=None):
     free_idx = torch.nonzero(labels == 0).flatten()
     x = occ.paint_lines(x, g, 0.3)
     x = thick_lines(x, g, 0.15)
+    if opt.kerb > 0:
+        x = kerb(x, g, opt.kerb / 2)
     if len(free_idx) > 0 and opt.marks > 0:
         x[free_idx.to(dev)] = markings(x[free_idx.to(dev)], g, opt.marks / 2, opt.pale)
+    if len(free_idx) > 0 and opt.picto > 0:
+        x[free_idx.to(dev)] = pictogram(x[free_idx.to(dev)], g, opt.picto / 2)
+    if len(free_idx) > 0 and opt.zebra > 0:
+        x[free_idx.to(dev)] = zebra(x[free_idx.to(dev)], g, opt.zebra / 2)
+    if len(free_idx) > 0 and len(busy_idx) > 0 and opt.nbr > 0:
+        donors = x[busy_idx[torch.randint(0, len(busy_idx), (len(free_idx),), generator=g)].to(dev)]
+        x[free_idx.to(dev)] = big_neighbour(x[free_idx.to(dev)], g, opt.nbr / 2, donors)
     if len(busy_idx) > 0 and len(free_idx) > 0:
         donors = x[busy_idx[torch.randint(0, len(busy_idx), (len(free_idx),), generator=g)].to(dev)]
         xf = FT.cast_shadow(neighbours(x[free_idx.to(dev)], g, opt, donors), g, opt.edge)
@@ -344,6 +560,10 @@ def augment(imgs_u8, labels, size, g, opt, dev, ext_cars=None):
             x[dst[:k].to(dev)], labels[dst[:k]] = fr, 0
             x[dst[k:].to(dev)], labels[dst[k:]] = bu, 1
     x = low_light(x, g, opt.dark)
+    if opt.shade > 0:
+        x = deep_shade(x, g, opt.shade)
+    if opt.treeshade > 0:
+        x = tree_shade(x, g, opt.treeshade)
     x = occ.geometric(x.clamp(0, 1), g, 1.0)
     x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     x = occ.photometric(x, g)
@@ -411,6 +631,12 @@ def main():
     ap.add_argument("--pale", action="store_true", help="half of the markings only lighten the ground (faded paint)")
     ap.add_argument("--src", type=int, default=150, help="resample the 150 px sources to this side before augmenting (CPU speed)")
     ap.add_argument("--dark", type=float, default=0.0, help="very dark patches (both classes)")
+    ap.add_argument("--picto", type=float, default=0.0, help="real bay pictograms (wheelchair/EV/letters/arrow), crisp or faded (synthetic ground; half on real free)")
+    ap.add_argument("--zebra", type=float, default=0.0, help="zebra/hatched stripes over most or all of the bay (synthetic ground; half on real free)")
+    ap.add_argument("--kerb", type=float, default=0.0, help="kerb edge + other surface beyond it (synthetic ground; half on all real patches)")
+    ap.add_argument("--shade", type=float, default=0.0, help="deep shade over the whole bay or all but a sunlit sliver (both classes)")
+    ap.add_argument("--treeshade", type=float, default=0.0, help="large irregular tree-crown shadow over part of the patch (both classes)")
+    ap.add_argument("--nbr", type=float, default=0.0, help="neighbour car body intruding up to ~40 %% from an edge of free bays (synthetic; half on real free)")
     ap.add_argument("--width", default="16,32,64,64,128")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=3)
@@ -423,6 +649,8 @@ def main():
     ap.add_argument("--init", help="start from this checkpoint (e.g. models/occupancy.pt) instead of random weights")
     ap.add_argument("--load", help="load DIR/occupancy.pt instead of training")
     ap.add_argument("--soup", nargs="+", help="average these checkpoints (same init) instead of training")
+    ap.add_argument("--soup-base", help="with --soup: interpolate from this checkpoint towards the soup (WiSE-FT style)")
+    ap.add_argument("--soup-alpha", type=float, default=1.0, help="with --soup-base: base + alpha * (soup - base)")
     ap.add_argument("--save-soup", help="with --soup: save the averaged checkpoint here")
     ap.add_argument("--export", action="store_true", help="export ONNX + sidecar + golden + metrics into --out")
     ap.add_argument("--out", default=str(T.MODELS), help="where --export writes (models/ ships)")
@@ -469,6 +697,11 @@ def main():
         ck["state_dict"] = {k: (sum(c["state_dict"][k].float() for c in cks) / len(cks)).to(v.dtype)
                             for k, v in cks[0]["state_dict"].items()}
         ck["soup"] = [str(c) for c in args.soup]
+        if args.soup_base:
+            b = torch.load(args.soup_base, map_location="cpu")["state_dict"]
+            ck["state_dict"] = {k: (b[k].float() + args.soup_alpha * (v.float() - b[k].float())).to(b[k].dtype)
+                                for k, v in ck["state_dict"].items()}
+            ck["soup"] = {"base": str(args.soup_base), "alpha": args.soup_alpha, "soup_of": ck["soup"]}
         ck["train_seconds"] = sum(c["train_seconds"] for c in cks)
         model = occ.OccNet(ck["size"], tuple(ck["width"]))
         model.load_state_dict(ck["state_dict"])
