@@ -19,6 +19,7 @@ mod routes;
 mod serve;
 pub mod settings;
 pub mod signs;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -27,6 +27,8 @@ pub struct LiveLot {
     pub reader: LotReader,
     state: Mutex<Live>,
     updates: broadcast::Sender<LotUpdate>,
+    /// Each camera's latest frame (the JPEG as received), for the dashboard's map.
+    frames: Mutex<BTreeMap<String, bytes::Bytes>>,
 }
 
 #[derive(Debug)]
@@ -137,6 +139,7 @@ impl LiveLot {
             reader: LotReader::new(layout, classifier, WarpMode::default()),
             state: Mutex::new(Live { state, at: None }),
             updates: broadcast::channel(BACKLOG).0,
+            frames: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -187,6 +190,26 @@ impl LiveLot {
         let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let counts = live.state.counts();
         Availability { lot: self.reader.layout().id.to_string(), at: live.at, counts, reconciliation: None }
+    }
+
+    /// Keeps `camera`'s latest frame for the dashboard (one per camera, replaced each time).
+    pub fn keep_frame(&self, camera: &str, jpeg: bytes::Bytes) {
+        self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(camera.to_owned(), jpeg);
+    }
+
+    pub fn latest_frame(&self, camera: &str) -> Option<bytes::Bytes> {
+        self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(camera).cloned()
+    }
+
+    /// Each space's smoothed state now (`None` before its first frame).
+    pub fn space_states(&self) -> Vec<(String, Option<&'static str>)> {
+        let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reader
+            .layout()
+            .spaces
+            .iter()
+            .map(|s| (s.id.to_string(), live.state.space(&s.id).map(|t| t.state.as_str())))
+            .collect()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LotUpdate> {

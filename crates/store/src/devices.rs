@@ -193,4 +193,61 @@ impl Store {
         });
         Ok(revoked == 1)
     }
+
+    /// Opens a dashboard login for the operator `name` if `key` is that operator's live key:
+    /// returns the login's token (for the cookie), shown this once, valid until `until`.
+    pub async fn open_login(
+        &self,
+        name: &str,
+        key: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<(Device, ApiKey)>, StoreError> {
+        let Some(device) = self.device_by_key(key).await? else { return Ok(None) };
+        if device.name.as_str() != name || device.role != Role::Operator {
+            return Ok(None);
+        }
+        let token = ApiKey::generate();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO operator_logins (token_hash, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key_hash(token.expose()))
+            .bind(device.id.0)
+            .bind(now)
+            .bind(until)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(Some((device, token)))
+    }
+
+    /// The operator whose login `token` is, while it has not lapsed and their key is not revoked.
+    pub async fn operator_by_login(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Device>, StoreError> {
+        let row: Option<DeviceRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT d.id, d.name, d.role, d.key_prefix, d.created_at, d.revoked_at
+                 FROM operator_logins l JOIN devices d ON d.id = l.device_id
+                 WHERE l.token_hash = $1 AND l.expires_at > $2 AND d.revoked_at IS NULL AND d.role = 'operator'",
+            )
+            .bind(key_hash(token))
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(Device::try_from).transpose()
+    }
+
+    /// Ends a login (signing out); unknown tokens are ignored.
+    pub async fn close_login(&self, token: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM operator_logins WHERE token_hash = $1")
+                .bind(key_hash(token))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
 }

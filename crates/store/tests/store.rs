@@ -117,3 +117,25 @@ async fn devices_and_classifications_live_on_postgres_too() {
     assert!(store.device_by_key(key.expose()).await.unwrap().is_none());
     store.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_operator_login_needs_the_name_and_key_and_lapses() {
+    let store = Store::open_in_memory().await.unwrap();
+    let alice = DeviceName::parse("alice").unwrap();
+    let (_, key) = store.add_key(&alice, valet_store::Role::Operator, noon()).await.unwrap();
+    let (_, camera) = store.add_device(&DeviceName::parse("cam").unwrap(), noon()).await.unwrap();
+    let until = noon() + chrono::TimeDelta::hours(8);
+    // The wrong name, a camera's key, a wrong key: no login.
+    assert!(store.open_login("bob", key.expose(), noon(), until).await.unwrap().is_none());
+    assert!(store.open_login("cam", camera.expose(), noon(), until).await.unwrap().is_none());
+    assert!(store.open_login("alice", "valet_wrong", noon(), until).await.unwrap().is_none());
+    let (operator, token) = store.open_login("alice", key.expose(), noon(), until).await.unwrap().unwrap();
+    assert_eq!(store.operator_by_login(token.expose(), noon()).await.unwrap().map(|d| d.id), Some(operator.id));
+    // It lapses, and it ends on sign-out or when the key is revoked.
+    assert!(store.operator_by_login(token.expose(), until).await.unwrap().is_none());
+    store.close_login(token.expose()).await.unwrap();
+    assert!(store.operator_by_login(token.expose(), noon()).await.unwrap().is_none());
+    let (_, again) = store.open_login("alice", key.expose(), noon(), until).await.unwrap().unwrap();
+    store.revoke_device(&alice, noon()).await.unwrap();
+    assert!(store.operator_by_login(again.expose(), noon()).await.unwrap().is_none());
+}

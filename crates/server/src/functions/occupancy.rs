@@ -44,6 +44,7 @@ pub async fn read_frame(
     let limits = state.inner.limits;
     let reader_lot = Arc::clone(&lot);
     let reader_camera = camera.clone();
+    let jpeg = bytes.clone();
     let reading = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let decoded = valet_imaging::decode(&bytes, &limits)?;
         reader_lot.reader.read(&reader_camera, &decoded.image).map_err(|e| ApiError::BadRequest(e.to_string()))
@@ -54,6 +55,7 @@ pub async fn read_frame(
         tracing::warn!(lot = %id, camera = %camera, %warning, "frame read with a warning");
     }
     let at = chrono::Utc::now();
+    lot.keep_frame(camera.as_str(), jpeg);
     let (update, spaces) = lot.apply(camera.as_str(), &reading, at);
     let frame = LotFrameRecord {
         lot: update.lot.clone(),

@@ -67,7 +67,8 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/permits", get(operators::permits).post(operators::save_permit))
             .route("/v1/barriers/{camera}/open", post(operators::open_barrier))
             .route("/v1/audit", get(operators::audit))
-            .route("/v1/dead-letters", get(operators::dead_letters));
+            .route("/v1/dead-letters", get(operators::dead_letters))
+            .merge(crate::web::routes());
     }
     if !functions.is_all() {
         // The functions run apart: events arrive from the broker or the previous function. In

@@ -52,8 +52,11 @@ const PLATE_READ: &str = "io.valet.plate.read.v1";
 #[tokio::test]
 async fn the_embedded_garage_takes_no_events_from_the_network() {
     let app = spawn_app().await;
+    // `/` is the driver portal's page there, and it takes no POST.
     let (status, _, _, _) = deliver(&app, "e1", PLATE_READ, read("AB123CD", "entry")).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 405);
+    let (_, sessions) = app.call(app.json("GET", "/v1/sessions", &app.operator, Value::Null)).await;
+    assert_eq!(sessions, json!([]), "nothing was decided");
 }
 
 #[tokio::test]

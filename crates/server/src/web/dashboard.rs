@@ -1,0 +1,309 @@
+//! The operator dashboard: sign in with a name and an operator key, then the lots (each camera's
+//! latest frame with every space coloured by its state, updated live over the lot's SSE stream),
+//! the open sessions, what was paid today, and the review queue with its decisions.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{TimeDelta, Utc};
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
+use valet_garage::{OperatorId, Reason, ReviewDecision};
+use valet_store::{Device, ReviewItemId, SessionFilter};
+
+use super::{LOGIN_HOURS, cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond, set_cookie};
+use crate::AppState;
+use crate::lots::LiveLot;
+
+const LOGIN_COOKIE: &str = "valet_ops";
+
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<Device> {
+    let token = cookie(headers, LOGIN_COOKIE)?;
+    state.store().operator_by_login(&token, Utc::now()).await.ok().flatten()
+}
+
+fn nav(csrf: &str, operator: Option<&Device>) -> Markup {
+    html! {
+        a href="/ops" { "Dashboard" }
+        a href="/" { "Driver portal" }
+        @if let Some(operator) = operator {
+            span { "Signed in as " strong #operator { (operator.name.as_str()) } }
+            form method="post" action="/ops/logout" { (csrf_field(csrf)) button.link type="submit" { "Sign out" } }
+        }
+    }
+}
+
+pub async fn login_form(headers: HeaderMap) -> Response {
+    login_page(&headers, StatusCode::OK, None)
+}
+
+fn login_page(headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+    respond(headers, status, |csrf| {
+        page(
+            "Operator sign-in",
+            nav(csrf, None),
+            html! {
+                @if let Some(error) = error { p.error role="alert" { (error) } }
+                form.card method="post" action="/ops/login" {
+                    (csrf_field(csrf))
+                    label for="name" { "Operator name" }
+                    input #name name="name" required autocomplete="username";
+                    label for="key" { "Operator key" }
+                    input #key name="key" type="password" required autocomplete="current-password";
+                    button type="submit" { "Sign in" }
+                }
+                p { "Keys are made with " code { "valet devices add NAME --role operator" } "." }
+            },
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    name: String,
+    key: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let now = Utc::now();
+    match state.store().open_login(form.name.trim(), form.key.trim(), now, now + TimeDelta::hours(LOGIN_HOURS)).await {
+        Ok(Some((operator, token))) => {
+            tracing::info!(operator = operator.name.as_str(), "operator signed in to the dashboard");
+            let mut response = redirect("/ops");
+            set_cookie(&mut response, LOGIN_COOKIE, token.expose(), "/ops", Some(LOGIN_HOURS * 3600));
+            response
+        }
+        Ok(None) => {
+            tracing::warn!(name = form.name.trim(), "dashboard sign-in refused");
+            login_page(&headers, StatusCode::UNAUTHORIZED, Some("That name and key do not match an operator."))
+        }
+        Err(e) => {
+            login_page(&headers, StatusCode::SERVICE_UNAVAILABLE, Some(&format!("The database did not answer: {e}")))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    if let Some(token) = cookie(&headers, LOGIN_COOKIE) {
+        let _ = state.store().close_login(&token).await;
+    }
+    let mut response = redirect("/ops/login");
+    set_cookie(&mut response, LOGIN_COOKIE, "", "/ops", Some(0));
+    response
+}
+
+pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(operator) = signed_in(&state, &headers).await else { return redirect("/ops/login") };
+    let store = state.gate().store();
+    let open = store.sessions(SessionFilter::State("open"), 200).await.unwrap_or_default();
+    let today = Utc::now().date_naive();
+    let paid_today: i64 = store
+        .sessions(SessionFilter::State("paid"), 500)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.state.exit())
+        .filter(|exit| exit.at.date_naive() == today)
+        .map(|exit| exit.price.total.minor)
+        .sum();
+    let currency = state.gate().tariff().spec().currency;
+    let reviews = store.open_review_items().await.unwrap_or_default();
+    let lots: Vec<_> = state.lots().iter().cloned().collect();
+    respond(&headers, StatusCode::OK, |csrf| {
+        page(
+            "Dashboard",
+            nav(csrf, Some(&operator)),
+            html! {
+                @for lot in &lots { (lot_map(lot)) }
+                section aria-labelledby="sessions-h" {
+                    h2 #sessions-h { "Cars inside (" span #inside { (open.len()) } ")" }
+                    p { "Paid today: " strong #paid-today { (money(valet_garage::Money::new(paid_today, currency))) } }
+                    table #sessions {
+                        thead { tr { th { "Plate" } th { "Entered" } th { "Payer" } } }
+                        tbody { @for s in &open { tr {
+                            td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
+                            td { (s.entry.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td { @match &s.payer { valet_garage::Payer::Registered(_) => "signed up", valet_garage::Payer::Unregistered { .. } => "pay by plate" } }
+                        } } }
+                    }
+                }
+                section aria-labelledby="review-h" {
+                    h2 #review-h { "Review queue (" (reviews.len()) ")" }
+                    @if reviews.is_empty() { p { "Nothing to review." } }
+                    @for item in &reviews {
+                        form.card.review method="post" action=(format!("/ops/review/{}", item.id.0)) data-item=(item.id.0) {
+                            (csrf_field(csrf))
+                            p {
+                                strong { (reason(&item.item.reason)) }
+                                @if let Some(read) = &item.item.read {
+                                    " · read " code { (read.text) } " (" (format!("{:.0}", read.confidence * 100.0)) "% sure) at " (read.camera.0)
+                                }
+                                " · " (item.item.at.format("%H:%M:%S"))
+                            }
+                            label for=(format!("resolution-{}", item.id.0)) { "What you decided" }
+                            input id=(format!("resolution-{}", item.id.0)) name="resolution" required placeholder="confirmed AB123CD";
+                            label for=(format!("decision-{}", item.id.0)) { "The stay" }
+                            select id=(format!("decision-{}", item.id.0)) name="decision" {
+                                option value="none" { "leave as it is" }
+                                option value="mark_paid" { "mark paid" }
+                                option value="mark_unpaid" { "mark unpaid (a debt)" }
+                            }
+                            label for=(format!("why-{}", item.id.0)) { "Why (kept in the audit log)" }
+                            input id=(format!("why-{}", item.id.0)) name="why" required;
+                            button type="submit" { "Decide" }
+                        }
+                    }
+                }
+            },
+        )
+    })
+}
+
+/// One lot: its counts and each camera's latest frame with the spaces drawn over it, kept live by
+/// the lot's server-sent events.
+fn lot_map(lot: &LiveLot) -> Markup {
+    let layout = lot.reader.layout();
+    let id = layout.id.to_string();
+    let availability = lot.availability();
+    let states: std::collections::BTreeMap<String, Option<&'static str>> = lot.space_states().into_iter().collect();
+    html! {
+        section.lot aria-labelledby=(format!("lot-{id}-h")) data-lot=(id) {
+            h2 id=(format!("lot-{id}-h")) { "Lot " (if layout.name.is_empty() { &id } else { &layout.name }) }
+            p.counts aria-live="polite" {
+                span.free { "Free " strong data-count="free" { (availability.counts.lot.free) } }
+                span.occupied { "Occupied " strong data-count="occupied" { (availability.counts.lot.occupied) } }
+                span.unknown { "Unknown " strong data-count="unknown" { (availability.counts.lot.unknown) } }
+            }
+            @for camera in &layout.cameras {
+                figure.map {
+                    svg viewBox=(format!("0 0 {} {}", camera.width, camera.height)) role="img" aria-label=(format!("Camera {} of lot {id}", camera.id)) {
+                        image href=(format!("/ops/lots/{id}/cameras/{}/frame.jpg", camera.id)) width=(camera.width) height=(camera.height) {}
+                        @for space in layout.spaces.iter().filter(|s| s.camera == camera.id) {
+                            @if let Some(quad) = space.quad() {
+                                polygon data-space=(space.id) data-state=(states.get(&space.id.to_string()).copied().flatten().unwrap_or("unknown"))
+                                    points=(quad.iter().map(|[x, y]| format!("{x:.0},{y:.0}")).collect::<Vec<_>>().join(" ")) {
+                                    title { "Space " (space.id) }
+                                }
+                            }
+                        }
+                    }
+                    figcaption { "Camera " (camera.id) }
+                }
+            }
+        }
+        script { (PreEscaped(LIVE_MAP)) }
+    }
+}
+
+/// Follows each lot's `/v1/lots/{id}/events`: new counts, space states, and the new frame.
+const LIVE_MAP: &str = r#"
+document.querySelectorAll('section.lot').forEach(function (section) {
+  if (section.dataset.live) return; section.dataset.live = '1';
+  var source = new EventSource('/v1/lots/' + encodeURIComponent(section.dataset.lot) + '/events');
+  source.addEventListener('counts', function (event) {
+    var update = JSON.parse(event.data);
+    ['free', 'occupied', 'unknown'].forEach(function (k) {
+      var el = section.querySelector('[data-count="' + k + '"]'); if (el) el.textContent = update.counts.lot[k];
+    });
+    update.changes.forEach(function (c) {
+      var p = section.querySelector('polygon[data-space="' + CSS.escape(c.space) + '"]'); if (p) p.setAttribute('data-state', c.to);
+    });
+    section.querySelectorAll('image').forEach(function (img) {
+      img.setAttribute('href', img.getAttribute('href').split('?')[0] + '?t=' + Date.now());
+    });
+  });
+});
+"#;
+
+fn reason(reason: &valet_garage::ReviewReason) -> &'static str {
+    use valet_garage::ReviewReason as R;
+    match reason {
+        R::DeniedPlate => "Denied plate",
+        R::LowConfidence => "Unsure read",
+        R::Unreadable => "Unreadable plate",
+        R::AmbiguousExit { .. } => "Several stays match the exit",
+        R::NoOpenSession => "Exit with no open stay",
+        R::ChargeFailed { .. } => "Charge declined",
+        R::Disputed { .. } => "Disputed price",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    resolution: String,
+    decision: String,
+    why: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let Some(operator) = signed_in(&state, &headers).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let now = Utc::now();
+    let decision = match form.decision.as_str() {
+        "mark_paid" => Some(ReviewDecision::MarkPaid { at: now }),
+        "mark_unpaid" => Some(ReviewDecision::MarkUnpaid { at: now }),
+        _ => None,
+    };
+    let decided = match Reason::parse(&form.why) {
+        Ok(why) => state
+            .gate()
+            .decide_review(
+                ReviewItemId(id),
+                decision,
+                form.resolution.trim(),
+                OperatorId(operator.name.as_str().to_owned()),
+                why,
+            )
+            .await
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("Say why: every decision is audited with a reason.".to_owned()),
+    };
+    match decided {
+        Ok(_) => redirect("/ops"),
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page("Not decided", html! { a href="/ops" { "Dashboard" } }, html! { p.error role="alert" { (message) } })
+        }),
+    }
+}
+
+/// A camera's latest frame, for the map; operators only (it shows the cars).
+pub async fn frame(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((lot, camera)): Path<(String, String)>,
+) -> Response {
+    if signed_in(&state, &headers).await.is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match state.lots().get(&lot).and_then(|l| l.latest_frame(&camera)) {
+        Some(jpeg) => {
+            ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], jpeg).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

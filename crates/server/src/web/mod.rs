@@ -1,0 +1,125 @@
+//! The web pages of the query function, rendered on the server: the driver portal (sign up, the
+//! account, pay by link) and the operator dashboard (`/ops`: the lot map, live; open sessions;
+//! the review queue). Plain HTML forms, one small script for the live map, usable on a phone
+//! and with a keyboard.
+//!
+//! Invariants: every form that changes something carries a CSRF token that must match the
+//! `valet_csrf` cookie (double submit), and every cookie is `HttpOnly; SameSite=Strict`, so
+//! another site can neither read nor ride a session. Operators sign in with their name and key
+//! and get a login that lapses ([`LOGIN_HOURS`]); drivers keep the token they got at sign-up in
+//! a cookie. The pages call the same `valet-gate` service as the JSON API.
+
+mod dashboard;
+mod portal;
+
+use axum::Router;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::AppState;
+
+/// How long an operator's login lasts.
+pub const LOGIN_HOURS: i64 = 8;
+const CSRF_COOKIE: &str = "valet_csrf";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(portal::home))
+        .route("/signup", post(portal::sign_up))
+        .route("/me", get(portal::account))
+        .route("/me/plates", post(portal::add_plate))
+        .route("/me/signout", post(portal::sign_out))
+        .route("/pay", post(portal::find_stay))
+        .route("/pay/{link}", get(portal::quote).post(portal::pay))
+        .route("/ops/login", get(dashboard::login_form).post(dashboard::login))
+        .route("/ops/logout", post(dashboard::logout))
+        .route("/ops", get(dashboard::dashboard))
+        .route("/ops/review/{id}", post(dashboard::decide))
+        .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(dashboard::frame))
+        .route("/assets/valet.css", get(stylesheet))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("valet.css"))
+}
+
+/// The page shell: title, stylesheet, a skip link and the content.
+fn page(title: &str, nav: Markup, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Valet" }
+                link rel="stylesheet" href="/assets/valet.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header { span.brand { "Valet" } nav { (nav) } }
+                main #main { h1 { (title) } (content) }
+            }
+        }
+    }
+}
+
+/// A page, with a fresh CSRF cookie when the browser has none.
+fn respond(headers: &HeaderMap, status: StatusCode, render: impl FnOnce(&str) -> Markup) -> Response {
+    let (token, fresh) = match cookie(headers, CSRF_COOKIE) {
+        Some(token) if token.len() == 64 => (token, false),
+        _ => (crate::functions::cloudevents::fresh_id() + &crate::functions::cloudevents::fresh_id(), true),
+    };
+    let mut response = (status, render(&token)).into_response();
+    if fresh {
+        set_cookie(&mut response, CSRF_COOKIE, &token, "/", None);
+    }
+    response
+}
+
+/// The hidden form field every changing form carries.
+fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
+}
+
+/// Whether a form's token matches the browser's cookie.
+fn csrf_ok(headers: &HeaderMap, submitted: &str) -> bool {
+    cookie(headers, CSRF_COOKIE).is_some_and(|token| !submitted.is_empty() && token == submitted)
+}
+
+fn refused_csrf() -> Response {
+    (StatusCode::FORBIDDEN, page("Form expired", html! {}, html! {
+        p { "This form was not sent from this site's page, or the page is too old. Go back, reload and try again." }
+    }))
+        .into_response()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, path: &str, max_age: Option<i64>) {
+    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict{age}");
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// A money amount as people read it: `€6.75`.
+fn money(amount: valet_garage::Money) -> String {
+    amount.to_string()
+}

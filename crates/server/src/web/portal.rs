@@ -1,0 +1,321 @@
+//! The driver portal: sign up once (plates and a payment method), see stays and receipts, manage
+//! plates, and pay a stay by its link (or by plate) without an account.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use maud::{Markup, html};
+use serde::Deserialize;
+use valet_garage::{Driver, LinkToken, Payer, PaymentMethodToken, Plate};
+use valet_store::SessionFilter;
+
+use super::{cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond, set_cookie};
+use crate::AppState;
+
+const DRIVER_COOKIE: &str = "valet_driver";
+/// The ledger gateway's card: it stands in for the provider's token in the embedded garage.
+const LEDGER_CARD: &str = "pm_card_visa";
+
+fn nav(signed_in: bool) -> Markup {
+    html! {
+        a href="/" { "Home" }
+        @if signed_in { a href="/me" { "My account" } }
+        a href="/ops" { "Operators" }
+    }
+}
+
+/// The card field. With the ledger gateway (the embedded default) it is the ledger's test card;
+/// with Stripe, card details go only to Stripe's own fields, which this build does not embed, so
+/// the page says so instead of asking for a card number.
+fn payment_field(state: &AppState) -> Markup {
+    match state.gate().biller().gateway().name() {
+        "ledger" => html! {
+            label for="payment_method" { "Payment method" }
+            select #payment_method name="payment_method" {
+                option value=(LEDGER_CARD) { "Garage ledger (test card, no real money)" }
+            }
+        },
+        _ => html! {
+            p.notice { "Card payments go through the payment provider's own page; ask the attendant for the link." }
+            input type="hidden" name="payment_method" value="";
+        },
+    }
+}
+
+async fn signed_in_driver(state: &AppState, headers: &HeaderMap) -> Option<Driver> {
+    let token = cookie(headers, DRIVER_COOKIE)?;
+    state.gate().store().driver_by_token(&token).await.ok().flatten()
+}
+
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let signed_in = signed_in_driver(&state, &headers).await.is_some();
+    let payment = payment_field(&state);
+    respond(&headers, StatusCode::OK, |csrf| {
+        page(
+            "Park without a ticket",
+            nav(signed_in),
+            html! {
+                p { "Sign up once with your plate and a payment method: the gate opens for you, and you are charged when you leave." }
+                section aria-labelledby="signup-h" {
+                    h2 #signup-h { "Sign up" }
+                    form.card method="post" action="/signup" {
+                        (csrf_field(csrf))
+                        label for="plates" { "Licence plate(s), separated by commas" }
+                        input #plates name="plates" required autocomplete="off" autocapitalize="characters" placeholder="AB123CD";
+                        (payment)
+                        button type="submit" { "Sign up" }
+                    }
+                }
+                section aria-labelledby="pay-h" {
+                    h2 #pay-h { "Pay for a stay" }
+                    form.card method="post" action="/pay" {
+                        (csrf_field(csrf))
+                        label for="pay-plate" { "Your plate" }
+                        input #pay-plate name="plate" required autocomplete="off" autocapitalize="characters";
+                        button type="submit" { "Find my stay" }
+                    }
+                }
+            },
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignUpForm {
+    plates: String,
+    payment_method: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignUpForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let plates: Result<Vec<Plate>, _> =
+        form.plates.split(',').map(str::trim).filter(|p| !p.is_empty()).map(Plate::parse).collect();
+    let result = match (plates, PaymentMethodToken::parse(&form.payment_method)) {
+        (Ok(plates), _) if plates.is_empty() => Err("Enter at least one plate.".to_owned()),
+        (Err(e), _) => Err(format!("That plate cannot be read: {e}.")),
+        (_, Err(e)) => Err(format!("No payment method: {e}.")),
+        (Ok(plates), Ok(method)) => state.gate().sign_up(plates, method, None).await.map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(signed) => {
+            let mut response = redirect("/me");
+            // A year: the token is the driver's only credential; signing out clears it.
+            set_cookie(&mut response, DRIVER_COOKIE, signed.token.expose(), "/", Some(365 * 24 * 3600));
+            response
+        }
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page(
+                "Sign-up failed",
+                nav(false),
+                html! {
+                    p.error role="alert" { (message) }
+                    p { a href="/" { "Back" } }
+                },
+            )
+        }),
+    }
+}
+
+pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(driver) = signed_in_driver(&state, &headers).await else { return redirect("/") };
+    let store = state.gate().store();
+    let sessions = store.sessions(SessionFilter::Driver(driver.id), 50).await.unwrap_or_default();
+    let receipts = store.receipts_of_driver(driver.id, 50).await.unwrap_or_default();
+    respond(&headers, StatusCode::OK, |csrf| {
+        page(
+            "My account",
+            html! {
+                a href="/" { "Home" }
+                form method="post" action="/me/signout" { (csrf_field(csrf)) button.link type="submit" { "Sign out" } }
+            },
+            html! {
+                section aria-labelledby="plates-h" {
+                    h2 #plates-h { "Plates" }
+                    ul #plates { @for plate in driver.plates() { li { (plate.display()) } } }
+                    form.card method="post" action="/me/plates" {
+                        (csrf_field(csrf))
+                        label for="new-plate" { "Add a plate" }
+                        input #new-plate name="plate" required autocapitalize="characters";
+                        button type="submit" { "Add" }
+                    }
+                }
+                section aria-labelledby="stays-h" {
+                    h2 #stays-h { "Stays" }
+                    @if sessions.is_empty() { p { "No stays yet." } } @else {
+                        table #stays {
+                            thead { tr { th { "Plate" } th { "Entered" } th { "State" } th { "Price" } } }
+                            tbody { @for s in &sessions { tr {
+                                td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
+                                td { (s.entry.format("%Y-%m-%d %H:%M UTC")) }
+                                td { (s.state.name()) }
+                                td { (s.state.exit().map(|e| money(e.price.total)).unwrap_or_default()) }
+                            } } }
+                        }
+                    }
+                }
+                section aria-labelledby="receipts-h" {
+                    h2 #receipts-h { "Receipts" }
+                    @if receipts.is_empty() { p { "No receipts yet." } } @else {
+                        ul { @for r in &receipts { li { (r.plate) ": " (r.entry.format("%Y-%m-%d %H:%M")) " – " (r.exit.format("%H:%M")) ", " (money(r.total)) } } }
+                    }
+                }
+            },
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlateForm {
+    plate: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn add_plate(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<PlateForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let Some(driver) = signed_in_driver(&state, &headers).await else { return redirect("/") };
+    let added = match Plate::parse(&form.plate) {
+        Ok(plate) => state.gate().add_plate(&driver, plate).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match added {
+        Ok(()) => redirect("/me"),
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page(
+                "Plate not added",
+                nav(true),
+                html! { p.error role="alert" { (message) } p { a href="/me" { "Back" } } },
+            )
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let mut response = redirect("/");
+    set_cookie(&mut response, DRIVER_COOKIE, "", "/", Some(0));
+    response
+}
+
+/// Pay by plate: the plate's open, unregistered stay, whose link is the capability to pay it.
+pub async fn find_stay(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<PlateForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let link = match Plate::parse(&form.plate) {
+        Ok(plate) => {
+            state.gate().store().open_sessions_by_plate(&plate).await.unwrap_or_default().into_iter().find_map(
+                |record| match record.payer {
+                    Payer::Unregistered { link } => Some(link),
+                    Payer::Registered(_) => None,
+                },
+            )
+        }
+        Err(_) => None,
+    };
+    match link {
+        Some(link) => redirect(&format!("/pay/{link}")),
+        None => respond(&headers, StatusCode::NOT_FOUND, |_| {
+            page(
+                "No stay to pay",
+                nav(false),
+                html! {
+                    p role="alert" { "There is no unpaid stay for that plate. A signed-up driver's stay is paid automatically." }
+                    p { a href="/" { "Back" } }
+                },
+            )
+        }),
+    }
+}
+
+pub async fn quote(State(state): State<AppState>, headers: HeaderMap, Path(link): Path<String>) -> Response {
+    let gate = state.gate();
+    let session = match LinkToken::parse(&link) {
+        Ok(link) => gate.store().session_by_link(link).await.ok().flatten().and_then(|r| r.to_session().ok().flatten()),
+        Err(_) => None,
+    };
+    let Some(session) = session else {
+        return respond(&headers, StatusCode::NOT_FOUND, |_| {
+            page("No such stay", nav(false), html! { p { "This link is unknown or the stay is paid already." } })
+        });
+    };
+    let price = match session.state().exit() {
+        Some(exit) => exit.price.clone(),
+        None => gate.tariff().price(&session.stay(Utc::now())),
+    };
+    let payment = payment_field(&state);
+    respond(&headers, StatusCode::OK, |csrf| {
+        page(
+            "Pay for your stay",
+            nav(false),
+            html! {
+                dl.card {
+                    dt { "Plate" } dd #quote-plate { (session.plate.display()) }
+                    dt { "Entered" } dd { (session.entry.format("%Y-%m-%d %H:%M UTC")) }
+                    dt { "To pay now" } dd #quote-total { (money(price.total)) }
+                }
+                form.card method="post" action=(format!("/pay/{link}")) {
+                    (csrf_field(csrf))
+                    (payment)
+                    button type="submit" { "Pay " (money(price.total)) }
+                }
+            },
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PayForm {
+    payment_method: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn pay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(link): Path<String>,
+    Form(form): Form<PayForm>,
+) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let gate = state.gate();
+    let paid = match (LinkToken::parse(&link), PaymentMethodToken::parse(&form.payment_method)) {
+        (Ok(link), Ok(method)) => gate.pay_by_link(link, method).await.map_err(|e| e.to_string()),
+        _ => Err("This link or payment method is not valid.".to_owned()),
+    };
+    let minutes = gate.config().leave_within_minutes;
+    match paid {
+        Ok(handled) => respond(&headers, StatusCode::OK, |_| {
+            page(
+                "Paid",
+                nav(false),
+                html! {
+                    p role="status" { "Thank you. Please leave within " (minutes) " minutes; the exit opens for your plate." }
+                    @if let Some(receipt) = &handled.receipt {
+                        p #receipt { "Receipt: " (receipt.plate) ", " (money(receipt.total)) }
+                    }
+                },
+            )
+        }),
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page("Not paid", nav(false), html! { p.error role="alert" { (message) } })
+        }),
+    }
+}

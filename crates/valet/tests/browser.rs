@@ -1,0 +1,359 @@
+//! The dashboard and the portal in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them), against a real
+//! `valet serve`. Skipped, with the reason printed, where they are not installed. A failing test
+//! saves a screenshot to `target/browser-screenshots/`; with `VALET_SCREENSHOTS=DIR` the pages
+//! shown in the README are saved there too.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const FRAME_VL482TG: &[u8] = include_bytes!("fixtures/gate-VL482TG.jpg");
+
+/// A child process killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A garage (`valet serve`, all functions, one synthetic lot) with a camera and an operator.
+struct Garage {
+    url: String,
+    camera_key: String,
+    operator_key: String,
+    _server: Running,
+    _dir: tempfile::TempDir,
+}
+
+fn valet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_valet"));
+    for var in
+        ["VALET_CONFIG", "VALET_LISTEN", "VALET_DATA_DIR", "VALET_DATABASE_URL", "VALET_FUNCTIONS", "PORT", "K_SINK"]
+    {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn add_key(data: &Path, name: &str, role: &str) -> String {
+    let out = valet().args(["devices", "add", name, "--role", role, "--data"]).arg(data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned()
+}
+
+impl Garage {
+    fn start() -> Garage {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("lots")).unwrap();
+        let mut layout = valet_lot::synthetic::grid_layout(10, 640, 480);
+        layout.id = valet_lot::LotId::new("grid");
+        std::fs::write(data.join("lots/grid.toml"), layout.to_toml()).unwrap();
+        let camera_key = add_key(&data, "lane-cam", "device");
+        let operator_key = add_key(&data, "alice", "operator");
+        let mut child = valet()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("serve prints its URL").to_owned();
+        Garage { url, camera_key, operator_key, _server: Running(child), _dir: dir }
+    }
+
+    async fn post_gate_frame(&self, direction: &str) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/gates/lane-{direction}/frames?direction={direction}", self.url))
+            .bearer_auth(&self.camera_key)
+            .body(FRAME_VL482TG)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+    }
+}
+
+/// A WebDriver session on headless Chromium.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    _driver: Running,
+}
+
+impl Browser {
+    /// `None` (after saying why) where Chromium or its driver is not installed.
+    async fn start() -> Option<Browser> {
+        for tool in [CHROMIUM, CHROMEDRIVER] {
+            if !Path::new(tool).exists() {
+                eprintln!("skipped: {tool} is not installed (apt-get install chromium chromium-driver)");
+                return None;
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let driver = Running(driver);
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client.get(format!("{base}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"] }
+        } } });
+        let created: Value =
+            client.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
+        let id = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
+        Some(Browser { base: format!("{base}/session/{id}"), client, _driver: driver })
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        let request = if body.is_null() { request } else { request.json(&body) };
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        if answer["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {}", answer["value"]);
+        }
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    async fn url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found =
+            self.command(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("{css}: {found}")).to_owned()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{element}/value"), json!({ "text": text })).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{element}/click"), json!({})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        self.command(reqwest::Method::GET, &format!("/element/{element}/text"), Value::Null)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits (up to 10 s) until `css`'s text satisfies `ok`; returns the last text seen.
+    async fn wait_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if ok(&text) || Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        let png = self.command(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Signs in to the dashboard as `name`.
+    async fn sign_in(&self, garage: &Garage, name: &str, key: &str) {
+        self.goto(&format!("{}/ops", garage.url)).await;
+        self.fill("#name", name).await;
+        self.fill("#key", key).await;
+        self.click("form.card button[type=submit]").await;
+    }
+}
+
+/// Runs `body` with a browser and a garage; on failure saves a screenshot named after the test.
+async fn in_browser<F>(name: &str, body: impl FnOnce(&'static Browser, &'static Garage) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let Some(browser) = Browser::start().await else { return };
+    // Leaked for the test's duration: the body borrows them across awaits and panics.
+    let browser: &'static Browser = Box::leak(Box::new(browser));
+    let garage: &'static Garage = Box::leak(Box::new(Garage::start()));
+    let outcome = std::panic::AssertUnwindSafe(body(browser, garage)).catch_unwind().await;
+    if let Err(panic) = outcome {
+        let path =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser-screenshots").join(format!("{name}.png"));
+        browser.screenshot(&path).await;
+        eprintln!("screenshot of the failure: {}", path.display());
+        std::panic::resume_unwind(panic);
+    }
+    let _ = browser.client.delete(&browser.base).send().await;
+}
+
+/// Saves a README screenshot when `VALET_SCREENSHOTS` names a directory.
+async fn document(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("VALET_SCREENSHOTS") {
+        browser.screenshot(&Path::new(&dir).join(name)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
+    in_browser("driver_sign_up", |browser, garage| async move {
+        browser.goto(&garage.url).await;
+        document(browser, "portal.png").await;
+        browser.fill("#plates", "VL482TG, KM907RS").await;
+        browser.click("form[action='/signup'] button").await;
+        assert!(browser.url().await.ends_with("/me"), "{}", browser.url().await);
+        let plates = browser.text("#plates").await;
+        assert!(plates.contains("VL482TG") && plates.contains("KM907RS"), "{plates}");
+        // The car arrives: the gate knows it, and the stay shows on the account.
+        garage.post_gate_frame("entry").await;
+        browser.goto(&format!("{}/me", garage.url)).await;
+        let stays = browser.text("#stays").await;
+        assert!(stays.contains("VL482TG") && stays.contains("open"), "{stays}");
+        document(browser, "portal-account.png").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_refuses_strangers_and_lets_an_operator_in() {
+    in_browser("operator_login", |browser, garage| async move {
+        // Not signed in: the dashboard sends the browser to the sign-in page.
+        browser.goto(&format!("{}/ops", garage.url)).await;
+        assert!(browser.url().await.ends_with("/ops/login"), "{}", browser.url().await);
+        // A wrong key is refused.
+        browser.fill("#name", "alice").await;
+        browser.fill("#key", "valet_wrong").await;
+        browser.click("form.card button[type=submit]").await;
+        assert!(browser.text("[role=alert]").await.contains("do not match"));
+        // The right one signs in.
+        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        assert_eq!(browser.text("#operator").await, "alice");
+        // Without the login cookie, and without the form's token, changes are refused.
+        let client = reqwest::Client::new();
+        let answer = client
+            .post(format!("{}/ops/review/1", garage.url))
+            .form(&[("resolution", "x"), ("decision", "none"), ("why", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+        let answer = client
+            .post(format!("{}/signup", garage.url))
+            .form(&[("plates", "AB123CD"), ("payment_method", "pm_card_visa")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "a form without its CSRF token");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_frame_opens_a_session_the_dashboard_shows() {
+    in_browser("session_opens", |browser, garage| async move {
+        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        assert_eq!(browser.text("#inside").await, "0");
+        garage.post_gate_frame("entry").await;
+        browser.goto(&format!("{}/ops", garage.url)).await;
+        assert_eq!(browser.text("#inside").await, "1");
+        assert!(browser.text("#sessions").await.contains("VL482TG"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_map_updates_live_when_a_bay_frame_is_posted() {
+    in_browser("map_updates", |browser, garage| async move {
+        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        assert_eq!(browser.text("[data-count=unknown]").await, "10", "no frame yet");
+        // A bay camera posts a frame; the page is not reloaded.
+        let frame = valet_imaging::synthetic::photo_jpeg(640, 480, None, 3);
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/lots/grid/frames", garage.url))
+            .bearer_auth(&garage.camera_key)
+            .body(frame)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let unknown = browser.wait_text("[data-count=unknown]", |t| t == "0").await;
+        assert_eq!(unknown, "0", "the counts moved without a reload");
+        let states = browser
+            .command(reqwest::Method::POST, "/execute/sync", json!({
+                "script": "return Array.from(document.querySelectorAll('polygon')).map(p => p.dataset.state)", "args": []
+            }))
+            .await;
+        let states = states.as_array().unwrap();
+        assert_eq!(states.len(), 10);
+        assert!(states.iter().all(|s| s == "free" || s == "occupied"), "{states:?}");
+        document(browser, "dashboard.png").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_decides_a_review_item() {
+    in_browser("review_decision", |browser, garage| async move {
+        // An unsure read at the entry: the gate lets the car in and asks a person.
+        let read = json!({ "camera": "lane-entry", "direction": "entry", "text": "AB123CD", "confidence": 0.3 });
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/plate-reads", garage.url))
+            .bearer_auth(&garage.camera_key)
+            .json(&read)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        assert!(browser.text("#review-h").await.contains("(1)"));
+        browser.fill("form.review input[name=resolution]", "confirmed AB123CD on the camera image").await;
+        browser.fill("form.review input[name=why]", "the plate is legible in the frame").await;
+        browser.click("form.review button").await;
+        assert!(browser.text("#review-h").await.contains("(0)"), "{}", browser.text("main").await);
+        // The decision is in the audit log, under the operator's name.
+        let audit: Value = reqwest::Client::new()
+            .get(format!("{}/v1/audit", garage.url))
+            .bearer_auth(&garage.operator_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(audit.to_string().contains("alice") && audit.to_string().contains("legible"), "{audit}");
+    })
+    .await;
+}
