@@ -354,6 +354,12 @@ async fn an_operator_decides_a_review_item() {
             .await
             .unwrap();
         assert!(audit.to_string().contains("alice") && audit.to_string().contains("legible"), "{audit}");
+        // At the intercom: the operator lifts a barrier by hand, which the audit log shows.
+        browser.fill("#barrier-camera", "lane-exit").await;
+        browser.fill("#barrier-why", "intercom: the reader cannot see the plate").await;
+        browser.click("form[action='/ops/barriers/open'] button").await;
+        let log = browser.text("#audit").await;
+        assert!(log.contains("lifted the barrier at lane-exit") && log.contains("intercom"), "{log}");
     })
     .await;
 }

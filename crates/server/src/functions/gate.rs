@@ -85,16 +85,21 @@ async fn decide(state: &AppState, event: &CloudEvent) -> Result<Option<CloudEven
     Ok(Some(event.caused(&Function::Gate.source(), ty, &data)))
 }
 
-/// Tells the lane's barrier what to do, over MQTT when the garage has a broker.
+/// Tells the lane's barrier what the gate decided, over MQTT when the garage has a broker.
 fn command_barrier(state: &AppState, camera: &str, answer: &GateAnswer, event: &str) {
+    let command = serde_json::json!({
+        "barrier": answer.barrier,
+        "outcome": answer.outcome,
+        "session": answer.session,
+        "event": event,
+        "at": Utc::now(),
+    });
+    publish_barrier(state, camera, &command);
+}
+
+/// Sends `command` to `camera`'s barrier when the garage has an MQTT broker.
+pub(crate) fn publish_barrier(state: &AppState, camera: &str, command: &serde_json::Value) {
     if let Some(mqtt) = state.mqtt() {
-        let command = serde_json::json!({
-            "barrier": answer.barrier,
-            "outcome": answer.outcome,
-            "session": answer.session,
-            "event": event,
-            "at": Utc::now(),
-        });
-        mqtt.publish_barrier(camera, &command);
+        mqtt.publish_barrier(camera, command);
     }
 }

@@ -14,7 +14,7 @@
 
 mod billing;
 pub mod cloudevents;
-mod gate;
+pub(crate) mod gate;
 pub(crate) mod occupancy;
 pub(crate) mod plate_reader;
 mod sink;

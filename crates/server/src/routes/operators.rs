@@ -190,7 +190,11 @@ pub async fn open_barrier(
     Path(camera): Path<String>,
     ApiJson(body): ApiJson<Why>,
 ) -> Result<Json<Barrier>, ApiError> {
-    let barrier = state.gate().open_barrier_manually(CameraId(camera), operator.id(), reason(&body.why)?).await?;
+    let barrier =
+        state.gate().open_barrier_manually(CameraId(camera.clone()), operator.id(), reason(&body.why)?).await?;
+    let command =
+        serde_json::json!({ "barrier": barrier, "outcome": "manual", "by": operator.id().0, "at": Utc::now() });
+    crate::functions::gate::publish_barrier(&state, &camera, &command);
     Ok(Json(barrier))
 }
 

@@ -122,6 +122,8 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
         .sum();
     let currency = state.gate().tariff().spec().currency;
     let reviews = store.open_review_items().await.unwrap_or_default();
+    let mut audit = store.audit_events(Utc::now() - TimeDelta::days(1)).await.unwrap_or_default();
+    audit.reverse();
     let lots: Vec<_> = state.lots().iter().cloned().collect();
     respond(&headers, StatusCode::OK, |csrf| {
         page(
@@ -168,9 +170,92 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         }
                     }
                 }
+                section aria-labelledby="barrier-h" {
+                    h2 #barrier-h { "Open a barrier by hand" }
+                    form.card method="post" action="/ops/barriers/open" {
+                        (csrf_field(csrf))
+                        label for="barrier-camera" { "Lane camera" }
+                        input #barrier-camera name="camera" required placeholder="lane-exit";
+                        label for="barrier-why" { "Why (kept in the audit log)" }
+                        input #barrier-why name="why" required placeholder="intercom: reader cannot see the plate";
+                        button type="submit" { "Lift the barrier" }
+                    }
+                }
+                section aria-labelledby="audit-h" {
+                    h2 #audit-h { "Audit log, last 24 hours" }
+                    @if audit.is_empty() { p { "Nothing yet." } } @else {
+                        table #audit {
+                            thead { tr { th { "When" } th { "Who" } th { "What" } th { "Why" } } }
+                            tbody { @for event in &audit { tr {
+                                td { (event.at.format("%H:%M:%S")) }
+                                td { (event.who.0) }
+                                td { (action(&event.what)) }
+                                td { (event.why.as_str()) }
+                            } } }
+                        }
+                    }
+                }
             },
         )
     })
+}
+
+fn action(what: &valet_garage::AuditAction) -> String {
+    use valet_garage::AuditAction as A;
+    match what {
+        A::ManualBarrierOpen { camera } => format!("lifted the barrier at {}", camera.0),
+        A::Refund { charge, amount } => format!("refunded {amount} of {charge}"),
+        A::ReviewDecision { session, .. } => format!("decided the review of stay {session}"),
+        A::ReviewResolved { item, resolution } => format!("resolved review item {item}: {resolution}"),
+        A::TariffChange { .. } => "changed the tariff".to_owned(),
+        A::ListChange { plate, change } => format!("changed the lists for {}: {change:?}", plate.display()),
+        A::PermitChange { permit } => format!("saved permit {permit}"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BarrierForm {
+    camera: String,
+    why: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn open_barrier(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<BarrierForm>,
+) -> Response {
+    let Some(operator) = signed_in(&state, &headers).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let camera = form.camera.trim().to_owned();
+    let who = OperatorId(operator.name.as_str().to_owned());
+    let opened = match Reason::parse(&form.why) {
+        Ok(why) if !camera.is_empty() => state
+            .gate()
+            .open_barrier_manually(valet_garage::CameraId(camera.clone()), who.clone(), why)
+            .await
+            .map_err(|e| e.to_string()),
+        _ => Err("Name the lane's camera and say why.".to_owned()),
+    };
+    match opened {
+        Ok(barrier) => {
+            let command = serde_json::json!({ "barrier": barrier, "outcome": "manual", "by": who.0, "at": Utc::now() });
+            crate::functions::gate::publish_barrier(&state, &camera, &command);
+            redirect("/ops")
+        }
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page(
+                "Barrier not opened",
+                html! { a href="/ops" { "Dashboard" } },
+                html! { p.error role="alert" { (message) } },
+            )
+        }),
+    }
 }
 
 /// One lot: its counts and each camera's latest frame with the spaces drawn over it, kept live by
