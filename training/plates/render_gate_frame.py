@@ -1,9 +1,13 @@
-"""Renders the gate-camera frames the end-to-end tests send (crates/valet/tests/fixtures/gate-*.jpg).
+"""Renders the gate-camera frames of `valet serve --demo` and the end-to-end tests (crates/server/demo/gate-*.jpg).
 
 A car's rear in a lane, with a European-style plate lettered in DejaVu Sans Bold (fonts-dejavu-core):
-synthetic, deterministic, and read by the bundled plate models. Run from the repository root:
+synthetic and deterministic. The bundled plate models read VL482TG (the tests' car) and KR552TE right
+and the others wrongly or unsurely, which the demo keeps: its review queue fills with them. Run from
+the repository root:
 
-    training/.venv/bin/python training/plates/render_gate_frame.py VL482TG crates/valet/tests/fixtures/gate-VL482TG.jpg
+    for p in VL482TG KR552TE GT468WS BV310NP DM104AX ZH927LC; do
+        training/.venv/bin/python training/plates/render_gate_frame.py $p crates/server/demo/gate-$p.jpg
+    done
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod auth;
+pub mod demo;
 mod error;
 pub mod functions;
 pub mod garage;
@@ -141,7 +142,10 @@ pub async fn run(
     let classifier = Arc::new(OccupancyClassifier::bundled().context("loading the bundled occupancy model")?);
     let lots = if functions.contains(Function::Occupancy) {
         let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
-        let lots = lots::Lots::load(&lots_dir, &classifier)?;
+        let mut lots = lots::Lots::load(&lots_dir, &classifier)?;
+        if settings.demo && lots.get(demo::LOT).is_none() {
+            lots.insert(demo::layout(), Arc::clone(&classifier));
+        }
         lots.restore(&store.lot_history()).await.context("restoring the lots from their history")?;
         lots
     } else {
@@ -180,6 +184,9 @@ pub async fn run(
         (Some(mqtt), Some(frames)) => Some(tokio::spawn(functions::ingest_mqtt(state.clone(), mqtt, frames, stopped))),
         _ => None,
     };
+    if settings.demo {
+        tokio::spawn(demo::run(state.clone()));
+    }
     tracing::info!(functions = %String::from(functions), sink = ?settings.sink, "functions ready");
     on_ready(addr);
     serve(listener, router(state), &settings, shutdown).await?;

@@ -50,6 +50,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("VALET_SINK_ATTEMPTS", "tries to hand an event to K_SINK before the error goes back to the sender (default 5)"),
     ("K_SINK", "where events for functions not in this process are posted (Knative's SinkBinding sets it)"),
+    ("VALET_DEMO", "`true`: simulate cars and a bay camera through the real pipeline (`valet serve --demo`)"),
     ("PORT", "port to listen on, on all interfaces (Knative sets it); VALET_LISTEN wins when both are set"),
     ("VALET_LOG", "log filter, e.g. `info,valet_server=debug` (default info)"),
     ("VALET_SERVER", "server URL for `valet send` (default http://127.0.0.1:8080)"),
@@ -86,6 +87,8 @@ pub struct Settings {
     /// `K_SINK`: where events bound for other processes' functions go.
     pub sink: Option<String>,
     pub sink_attempts: u32,
+    /// Simulated cars and bay frames ([`crate::demo`]).
+    pub demo: bool,
 }
 
 /// A configured secret (the plate key, a Stripe key): `Debug` never prints it, so settings can be
@@ -154,6 +157,7 @@ impl Default for Settings {
             functions: FunctionSet::all(),
             sink: None,
             sink_attempts: 5,
+            demo: false,
         }
     }
 }
@@ -204,7 +208,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -230,6 +234,7 @@ const KEYS: [&str; 25] = [
     "mqtt_prefix",
     "functions",
     "sink_attempts",
+    "demo",
 ];
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod classify;
+mod demo;
 mod devices;
 mod eval;
 mod lot;
@@ -39,6 +40,10 @@ enum Command {
         /// billing, query, separated by commas (env VALET_FUNCTIONS). Events for the others go to K_SINK.
         #[arg(long)]
         functions: Option<valet_server::FunctionSet>,
+        /// A simulated garage: cars with rendered plates and a bay camera through the real
+        /// pipeline, in a throwaway data directory unless --data names one; prints an operator key.
+        #[arg(long)]
+        demo: bool,
     },
     /// Register, list or revoke the cameras and gates allowed to post.
     #[command(subcommand)]
@@ -104,7 +109,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { place, listen, functions } => {
+        Command::Serve { place, listen, functions, demo } => {
             let mut settings = place.settings()?;
             if let Some(listen) = listen {
                 settings.listen = listen;
@@ -113,10 +118,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.functions = functions;
             }
             init_logging(settings.log_format, "info");
+            // Held until the server stops: the demo's throwaway data directory.
+            let mut _demo_dir = None;
+            let mut demo_key = None;
+            if demo {
+                if place.data_dir.is_none() && std::env::var_os("VALET_DATA_DIR").is_none() {
+                    let dir = tempfile::tempdir()?;
+                    settings.data_dir = dir.path().to_path_buf();
+                    _demo_dir = Some(dir);
+                }
+                demo_key = Some(demo::prepare(&mut settings).await?);
+            }
             let data_dir = settings.data_dir.clone();
             let functions = String::from(settings.functions.clone());
             valet_server::run(settings, valet_server::shutdown_signal(), |addr| {
                 println!("Valet is serving on http://{addr} (functions: {functions}; data in {})", data_dir.display());
+                if let Some((name, key)) = &demo_key {
+                    println!("demo: open http://{addr}/ops and sign in as `{name}` with the key {key}");
+                }
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-const FRAME_VL482TG: &[u8] = include_bytes!("fixtures/gate-VL482TG.jpg");
+const FRAME_VL482TG: &[u8] = include_bytes!("../../server/demo/gate-VL482TG.jpg");
 
 /// A child process killed on drop.
 struct Running(Child);

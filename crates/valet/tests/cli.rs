@@ -373,3 +373,53 @@ fn eval_lot_scores_pklot_padova_frames_and_ends_with_json() {
         assert!(stdout.contains(row), "{row} missing");
     }
 }
+
+#[test]
+fn serve_demo_drives_cars_and_a_bay_camera_through_the_real_pipeline() {
+    let mut child = valet()
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut serving, mut demo) = (String::new(), String::new());
+    stdout.read_line(&mut serving).unwrap();
+    stdout.read_line(&mut demo).unwrap();
+    let mut server =
+        Server { child, url: serving.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned() };
+    let key = demo.split_whitespace().last().unwrap().to_owned();
+    assert!(demo.contains("/ops") && key.starts_with("valet_"), "{demo}");
+    // Within a few ticks: the demo lot has been read and cars have passed the gates.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (lot, sessions) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..60 {
+            let lot: serde_json::Value = client
+                .get(format!("{}/v1/lots/demo/availability", server.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let sessions: serde_json::Value = client
+                .get(format!("{}/v1/sessions", server.url))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if lot["at"].is_string() && sessions.as_array().is_some_and(|s| s.len() >= 2) {
+                return (lot, sessions);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("the demo garage did not come to life within 30 s");
+    });
+    assert_eq!(lot["counts"]["lot"]["unknown"], 0, "{lot}");
+    assert!(sessions.as_array().unwrap().iter().all(|s| s["plate"].is_string()), "{sessions}");
+    let _ = server.child.kill();
+}

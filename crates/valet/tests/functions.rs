@@ -17,7 +17,7 @@ const PLATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aab
 const TARIFF: &str = "currency = \"EUR\"\nutc_offset_minutes = 0\ngrace_minutes = 0\ndaily_max_minor = 2400\n\n\
                       [[bands]]\nname = \"from the first second\"\nfrom_minute = 0\nevery_minutes = 15\nprice_minor = 75\n";
 /// Rendered by `training/plates/render_gate_frame.py`: a car's rear with the plate VL482TG.
-const FRAME_VL482TG: &[u8] = include_bytes!("fixtures/gate-VL482TG.jpg");
+const FRAME_VL482TG: &[u8] = include_bytes!("../../server/demo/gate-VL482TG.jpg");
 
 /// Where the functions keep the garage: one SQLite file they share, or one PostgreSQL schema.
 struct Garage {

@@ -37,7 +37,7 @@ pub struct FunctionsBenchArgs {
 pub async fn run(args: FunctionsBenchArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let frame_path =
-        args.frame.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gate-VL482TG.jpg"));
+        args.frame.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/demo/gate-VL482TG.jpg"));
     let frame = std::fs::read(&frame_path).with_context(|| format!("reading {}", frame_path.display()))?;
 
     println!("cold start: exec → /readyz 200, median of {} runs; RSS once ready", args.runs);
