@@ -61,11 +61,15 @@ impl Garage {
         let mut layout = valet_lot::synthetic::grid_layout(10, 640, 480);
         layout.id = valet_lot::LotId::new("grid");
         std::fs::write(data.join("lots/grid.toml"), layout.to_toml()).unwrap();
+        // Every started quarter hour costs €0.75 from the first second, so a test's stay is charged.
+        let tariff = dir.path().join("tariff.toml");
+        std::fs::write(&tariff, "currency = \"EUR\"\nutc_offset_minutes = 0\ngrace_minutes = 0\ndaily_max_minor = 2400\n\n[[bands]]\nname = \"all day\"\nfrom_minute = 0\nevery_minutes = 15\nprice_minor = 75\n").unwrap();
         let camera_key = add_key(&data, "lane-cam", "device");
         let operator_key = add_key(&data, "alice", "operator");
         let mut child = valet()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
+            .env("VALET_TARIFF_FILE", &tariff)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
@@ -360,6 +364,31 @@ async fn an_operator_decides_a_review_item() {
         browser.click("form[action='/ops/barriers/open'] button").await;
         let log = browser.text("#audit").await;
         assert!(log.contains("lifted the barrier at lane-exit") && log.contains("intercom"), "{log}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_refunds_a_paid_stay() {
+    in_browser("refund", |browser, garage| async move {
+        let client = reqwest::Client::new();
+        let signed = client
+            .post(format!("{}/v1/drivers", garage.url))
+            .json(&json!({ "plates": ["VL482TG"], "payment_method": "pm_card_visa" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 201);
+        garage.post_gate_frame("entry").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        garage.post_gate_frame("exit").await;
+        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        assert_eq!(browser.text("#paid-today").await, "€0.75");
+        assert!(browser.text("#paid").await.contains("VL482TG"));
+        browser.fill("form.refund input[name=why]", "barrier fault: the driver waited ten minutes").await;
+        browser.click("form.refund button").await;
+        let log = browser.text("#audit").await;
+        assert!(log.contains("refunded €0.75") && log.contains("barrier fault"), "{log}");
     })
     .await;
 }

@@ -111,15 +111,14 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     let store = state.gate().store();
     let open = store.sessions(SessionFilter::State("open"), 200).await.unwrap_or_default();
     let today = Utc::now().date_naive();
-    let paid_today: i64 = store
+    let paid: Vec<_> = store
         .sessions(SessionFilter::State("paid"), 500)
         .await
         .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s.state.exit())
-        .filter(|exit| exit.at.date_naive() == today)
-        .map(|exit| exit.price.total.minor)
-        .sum();
+        .into_iter()
+        .filter(|s| s.state.exit().is_some_and(|exit| exit.at.date_naive() == today))
+        .collect();
+    let paid_today: i64 = paid.iter().filter_map(|s| s.state.exit()).map(|exit| exit.price.total.minor).sum();
     let currency = state.gate().tariff().spec().currency;
     let reviews = store.open_review_items().await.unwrap_or_default();
     let mut audit = store.audit_events(Utc::now() - TimeDelta::days(1)).await.unwrap_or_default();
@@ -143,7 +142,30 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         } } }
                     }
                 }
-                section aria-labelledby="review-h" {
+                section aria-labelledby="paid-h" {
+                h2 #paid-h { "Paid today" }
+                @if paid.is_empty() { p { "No stay paid yet today." } } @else {
+                    table #paid {
+                        thead { tr { th { "Plate" } th { "Left" } th { "Price" } th { "Refund" } } }
+                        tbody { @for s in &paid { tr {
+                            td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
+                            td { (s.state.exit().map(|e| e.at.format("%H:%M:%S").to_string()).unwrap_or_default()) }
+                            td { (s.state.exit().map(|e| money(e.price.total)).unwrap_or_default()) }
+                            td {
+                                form.refund method="post" action=(format!("/ops/refunds/{}", s.id)) {
+                                    (csrf_field(csrf))
+                                    // One key per rendered form: sending it twice refunds once.
+                                    input type="hidden" name="key" value=(crate::functions::cloudevents::fresh_id());
+                                    label for=(format!("refund-why-{}", s.id)) { "Why" }
+                                    input id=(format!("refund-why-{}", s.id)) name="why" required;
+                                    button type="submit" { "Refund in full" }
+                                }
+                            }
+                        } } }
+                    }
+                }
+            }
+            section aria-labelledby="review-h" {
                     h2 #review-h { "Review queue (" (reviews.len()) ")" }
                     @if reviews.is_empty() { p { "Nothing to review." } }
                     @for item in &reviews {
@@ -210,6 +232,42 @@ fn action(what: &valet_garage::AuditAction) -> String {
         A::TariffChange { .. } => "changed the tariff".to_owned(),
         A::ListChange { plate, change } => format!("changed the lists for {}: {change:?}", plate.display()),
         A::PermitChange { permit } => format!("saved permit {permit}"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundForm {
+    why: String,
+    key: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn refund(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(session): Path<String>,
+    Form(form): Form<RefundForm>,
+) -> Response {
+    let Some(operator) = signed_in(&state, &headers).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let who = OperatorId(operator.name.as_str().to_owned());
+    let refunded = match (valet_garage::SessionId::parse(&session), Reason::parse(&form.why)) {
+        (Ok(session), Ok(why)) => {
+            state.gate().refund(session, None, form.key.trim(), who, why).await.map_err(|e| e.to_string())
+        }
+        (Err(_), _) => Err("No such stay.".to_owned()),
+        (_, Err(_)) => Err("Say why: every refund is audited with a reason.".to_owned()),
+    };
+    match refunded {
+        Ok(_) => redirect("/ops"),
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page("Not refunded", html! { a href="/ops" { "Dashboard" } }, html! { p.error role="alert" { (message) } })
+        }),
     }
 }
 
