@@ -49,6 +49,16 @@ impl PlateLists {
         }
     }
 
+    /// The allowed plates, in order.
+    pub fn allowed(&self) -> impl Iterator<Item = &Plate> {
+        self.allow.iter()
+    }
+
+    /// The denied plates, in order.
+    pub fn denied(&self) -> impl Iterator<Item = &Plate> {
+        self.deny.iter()
+    }
+
     pub fn allows(&self, plate: &Plate) -> bool {
         self.allow.contains(plate)
     }

@@ -265,6 +265,12 @@ async fn the_dashboard_refuses_strangers_and_lets_an_operator_in() {
         // The right one signs in.
         browser.sign_in(garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("#operator").await, "alice");
+        // The operator puts a plate on the deny list; the page and the audit log show it.
+        browser.fill("#list-plate", "XX999XX").await;
+        browser.fill("#list-why", "stolen car report 4711").await;
+        browser.click("form[action='/ops/lists'] button").await;
+        assert!(browser.text("#lists").await.contains("Denied: XX999XX"), "{}", browser.text("#lists").await);
+        assert!(browser.text("#audit").await.contains("stolen car report 4711"));
         // Without the login cookie, and without the form's token, changes are refused.
         let client = reqwest::Client::new();
         let answer = client

@@ -9,7 +9,7 @@ use chrono::{TimeDelta, Utc};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use valet_garage::{OperatorId, Reason, ReviewDecision};
-use valet_store::{Device, ReviewItemId, SessionFilter};
+use valet_store::{Device, ListKind, ReviewItemId, SessionFilter};
 
 use super::{LOGIN_HOURS, cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond, set_cookie};
 use crate::AppState;
@@ -121,6 +121,9 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     let paid_today: i64 = paid.iter().filter_map(|s| s.state.exit()).map(|exit| exit.price.total.minor).sum();
     let currency = state.gate().tariff().spec().currency;
     let reviews = store.open_review_items().await.unwrap_or_default();
+    let lists = store.plate_lists().await.unwrap_or_default();
+    let permits = store.permits_valid_at(Utc::now()).await.unwrap_or_default();
+    let tariff = state.gate().tariff();
     let mut audit = store.audit_events(Utc::now() - TimeDelta::days(1)).await.unwrap_or_default();
     audit.reverse();
     let lots: Vec<_> = state.lots().iter().cloned().collect();
@@ -191,6 +194,44 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                             button type="submit" { "Decide" }
                         }
                     }
+                }
+                section aria-labelledby="rules-h" {
+                    h2 #rules-h { "Tariff, lists and permits" }
+                    h3 { "Tariff" }
+                    ul #tariff {
+                        li { "Free for the first " (tariff.spec().grace_minutes) " minutes; at most "
+                            (money(valet_garage::Money::new(tariff.spec().daily_max_minor, tariff.spec().currency))) " a day" }
+                        @for band in &tariff.spec().bands {
+                            li { (band.name) ": from minute " (band.from_minute) ", "
+                                (money(valet_garage::Money::new(band.price_minor, tariff.spec().currency))) " per started " (band.every_minutes) " minutes" }
+                        }
+                    }
+                    p { "Change it with " code { "PUT /v1/tariff" } " (audited)." }
+                    h3 { "Allow and deny lists" }
+                    p #lists {
+                        "Allowed: " (lists.allowed().map(|p| p.display()).collect::<Vec<_>>().join(", "))
+                        br;
+                        "Denied: " (lists.denied().map(|p| p.display()).collect::<Vec<_>>().join(", "))
+                    }
+                    form.card method="post" action="/ops/lists" {
+                        (csrf_field(csrf))
+                        label for="list-plate" { "Plate" }
+                        input #list-plate name="plate" required autocapitalize="characters";
+                        label for="list-kind" { "List" }
+                        select #list-kind name="list" {
+                            option value="deny" { "deny (the barrier stays down)" }
+                            option value="allow" { "allow (never charged)" }
+                            option value="none" { "neither (take it off)" }
+                        }
+                        label for="list-why" { "Why (kept in the audit log)" }
+                        input #list-why name="why" required;
+                        button type="submit" { "Change the lists" }
+                    }
+                    h3 { "Permits valid now (" (permits.len()) ")" }
+                    ul { @for permit in &permits { li {
+                        (permit.terms().plates.iter().map(|p| p.display()).collect::<Vec<_>>().join(", "))
+                        " until " (permit.terms().valid_to.format("%Y-%m-%d"))
+                    } } }
                 }
                 section aria-labelledby="barrier-h" {
                     h2 #barrier-h { "Open a barrier by hand" }
@@ -267,6 +308,45 @@ pub async fn refund(
         Ok(_) => redirect("/ops"),
         Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
             page("Not refunded", html! { a href="/ops" { "Dashboard" } }, html! { p.error role="alert" { (message) } })
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListForm {
+    plate: String,
+    list: String,
+    why: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn change_list(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ListForm>) -> Response {
+    let Some(operator) = signed_in(&state, &headers).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let list = match form.list.as_str() {
+        "allow" => Some(ListKind::Allow),
+        "deny" => Some(ListKind::Deny),
+        _ => None,
+    };
+    let who = OperatorId(operator.name.as_str().to_owned());
+    let changed = match (valet_garage::Plate::parse(&form.plate), Reason::parse(&form.why)) {
+        (Ok(plate), Ok(why)) => state.gate().change_list(plate, list, who, why).await.map_err(|e| e.to_string()),
+        (Err(e), _) => Err(format!("That plate cannot be read: {e}.")),
+        (_, Err(_)) => Err("Say why: every change is audited with a reason.".to_owned()),
+    };
+    match changed {
+        Ok(_) => redirect("/ops"),
+        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page(
+                "Lists not changed",
+                html! { a href="/ops" { "Dashboard" } },
+                html! { p.error role="alert" { (message) } },
+            )
         }),
     }
 }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/review/{id}", post(dashboard::decide))
         .route("/ops/barriers/open", post(dashboard::open_barrier))
         .route("/ops/refunds/{session}", post(dashboard::refund))
+        .route("/ops/lists", post(dashboard::change_list))
         .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(dashboard::frame))
         .route("/assets/valet.css", get(stylesheet))
 }
