@@ -134,13 +134,17 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        self.try_command(method, path, body).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_command(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value, String> {
         let request = self.client.request(method, format!("{}{path}", self.base));
         let request = if body.is_null() { request } else { request.json(&body) };
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        if answer["value"].get("error").is_some() {
-            panic!("WebDriver {path}: {}", answer["value"]);
+        match answer["value"].get("error") {
+            Some(_) => Err(format!("WebDriver {path}: {}", answer["value"])),
+            None => Ok(answer["value"].clone()),
         }
-        answer["value"].clone()
     }
 
     async fn goto(&self, url: &str) {
@@ -176,13 +180,38 @@ impl Browser {
             .to_owned()
     }
 
-    /// Waits (up to 10 s) until `css`'s text satisfies `ok`; returns the last text seen.
+    /// `css`'s text, or `None` while no element matches (a page still loading).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let found = self
+            .try_command(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css }))
+            .await
+            .ok()?;
+        let element = found[ELEMENT].as_str()?.to_owned();
+        let text =
+            self.try_command(reqwest::Method::GET, &format!("/element/{element}/text"), Value::Null).await.ok()?;
+        text.as_str().map(str::to_owned)
+    }
+
+    /// Waits (up to 10 s) until `css`'s text satisfies `ok`, since a form's submission and its
+    /// redirect finish after the click returns; returns the last text seen.
     async fn wait_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.text(css).await;
-            if ok(&text) || Instant::now() > deadline {
-                return text;
+            let text = self.try_text(css).await;
+            if text.as_deref().is_some_and(&ok) || Instant::now() > deadline {
+                return text.unwrap_or_else(|| format!("(no {css})"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (up to 10 s) until the page's address ends with `suffix`.
+    async fn wait_url(&self, suffix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) || Instant::now() > deadline {
+                return url;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -201,6 +230,7 @@ impl Browser {
         self.fill("#name", name).await;
         self.fill("#key", key).await;
         self.click("form.card button[type=submit]").await;
+        self.wait_text("#operator", |t| t == name).await;
     }
 }
 
@@ -238,13 +268,14 @@ async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
         document(browser, "portal.png").await;
         browser.fill("#plates", "VL482TG, KM907RS").await;
         browser.click("form[action='/signup'] button").await;
-        assert!(browser.url().await.ends_with("/me"), "{}", browser.url().await);
-        let plates = browser.text("#plates").await;
+        let url = browser.wait_url("/me").await;
+        assert!(url.ends_with("/me"), "{url}");
+        let plates = browser.wait_text("#plates", |t| t.contains("KM907RS")).await;
         assert!(plates.contains("VL482TG") && plates.contains("KM907RS"), "{plates}");
         // The car arrives: the gate knows it, and the stay shows on the account.
         garage.post_gate_frame("entry").await;
         browser.goto(&format!("{}/me", garage.url)).await;
-        let stays = browser.text("#stays").await;
+        let stays = browser.wait_text("#stays", |t| t.contains("VL482TG")).await;
         assert!(stays.contains("VL482TG") && stays.contains("open"), "{stays}");
         document(browser, "portal-account.png").await;
     })
@@ -256,21 +287,25 @@ async fn the_dashboard_refuses_strangers_and_lets_an_operator_in() {
     in_browser("operator_login", |browser, garage| async move {
         // Not signed in: the dashboard sends the browser to the sign-in page.
         browser.goto(&format!("{}/ops", garage.url)).await;
-        assert!(browser.url().await.ends_with("/ops/login"), "{}", browser.url().await);
+        let url = browser.wait_url("/ops/login").await;
+        assert!(url.ends_with("/ops/login"), "{url}");
         // A wrong key is refused.
         browser.fill("#name", "alice").await;
         browser.fill("#key", "valet_wrong").await;
         browser.click("form.card button[type=submit]").await;
-        assert!(browser.text("[role=alert]").await.contains("do not match"));
+        let alert = browser.wait_text("[role=alert]", |t| t.contains("do not match")).await;
+        assert!(alert.contains("do not match"), "{alert}");
         // The right one signs in.
         browser.sign_in(garage, "alice", &garage.operator_key).await;
-        assert_eq!(browser.text("#operator").await, "alice");
+        assert_eq!(browser.wait_text("#operator", |t| t == "alice").await, "alice");
         // The operator puts a plate on the deny list; the page and the audit log show it.
         browser.fill("#list-plate", "XX999XX").await;
         browser.fill("#list-why", "stolen car report 4711").await;
         browser.click("form[action='/ops/lists'] button").await;
-        assert!(browser.text("#lists").await.contains("Denied: XX999XX"), "{}", browser.text("#lists").await);
-        assert!(browser.text("#audit").await.contains("stolen car report 4711"));
+        let lists = browser.wait_text("#lists", |t| t.contains("Denied: XX999XX")).await;
+        assert!(lists.contains("Denied: XX999XX"), "{lists}");
+        let log = browser.wait_text("#audit", |t| t.contains("stolen car report 4711")).await;
+        assert!(log.contains("stolen car report 4711"), "{log}");
         // Without the login cookie, and without the form's token, changes are refused.
         let client = reqwest::Client::new();
         let answer = client
@@ -352,7 +387,8 @@ async fn an_operator_decides_a_review_item() {
         browser.fill("form.review input[name=resolution]", "confirmed AB123CD on the camera image").await;
         browser.fill("form.review input[name=why]", "the plate is legible in the frame").await;
         browser.click("form.review button").await;
-        assert!(browser.text("#review-h").await.contains("(0)"), "{}", browser.text("main").await);
+        let queue = browser.wait_text("#review-h", |t| t.contains("(0)")).await;
+        assert!(queue.contains("(0)"), "{queue}");
         // The decision is in the audit log, under the operator's name.
         let audit: Value = reqwest::Client::new()
             .get(format!("{}/v1/audit", garage.url))
@@ -368,7 +404,7 @@ async fn an_operator_decides_a_review_item() {
         browser.fill("#barrier-camera", "lane-exit").await;
         browser.fill("#barrier-why", "intercom: the reader cannot see the plate").await;
         browser.click("form[action='/ops/barriers/open'] button").await;
-        let log = browser.text("#audit").await;
+        let log = browser.wait_text("#audit", |t| t.contains("lane-exit")).await;
         assert!(log.contains("lifted the barrier at lane-exit") && log.contains("intercom"), "{log}");
     })
     .await;
@@ -393,7 +429,7 @@ async fn an_operator_refunds_a_paid_stay() {
         assert!(browser.text("#paid").await.contains("VL482TG"));
         browser.fill("form.refund input[name=why]", "barrier fault: the driver waited ten minutes").await;
         browser.click("form.refund button").await;
-        let log = browser.text("#audit").await;
+        let log = browser.wait_text("#audit", |t| t.contains("refunded")).await;
         assert!(log.contains("refunded €0.75") && log.contains("barrier fault"), "{log}");
     })
     .await;
