@@ -1,6 +1,7 @@
 //! Who is calling, from `Authorization: Bearer <secret>`: a device ([`AuthedDevice`]), an
-//! operator ([`AuthedOperator`]) or a signed-up driver ([`AuthedDriver`]). Taking one as a
-//! handler argument is what makes an endpoint theirs; each refuses the others' secrets.
+//! operator ([`AuthedOperator`], admins included), an admin ([`AuthedAdmin`]) or a signed-up
+//! driver ([`AuthedDriver`]). Taking one as a handler argument is what makes an endpoint theirs;
+//! each refuses the others' secrets.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -25,6 +26,16 @@ impl AuthedOperator {
     }
 }
 
+/// A request from an admin's key: an operator who may change the garage's rules.
+#[derive(Debug, Clone)]
+pub struct AuthedAdmin(pub AuthedOperator);
+
+impl AuthedAdmin {
+    pub fn id(&self) -> OperatorId {
+        self.0.id()
+    }
+}
+
 /// A request from a driver holding the token they got at sign-up.
 #[derive(Debug, Clone)]
 pub struct AuthedDriver(pub Driver);
@@ -40,7 +51,13 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or(ApiError::MissingKey)
 }
 
-async fn key_with_role(parts: &Parts, state: &AppState, role: Role) -> Result<Device, ApiError> {
+/// The live key's holder, if `allowed` accepts its role (`needs` names the role it takes).
+async fn key_with_role(
+    parts: &Parts,
+    state: &AppState,
+    needs: &'static str,
+    allowed: fn(Role) -> bool,
+) -> Result<Device, ApiError> {
     let device = state
         .store()
         .device_by_key(bearer(parts)?)
@@ -48,8 +65,8 @@ async fn key_with_role(parts: &Parts, state: &AppState, role: Role) -> Result<De
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or(ApiError::InvalidKey)?;
     tracing::Span::current().record("device", device.name.as_str());
-    if device.role != role {
-        return Err(ApiError::WrongRole { needs: role.as_str() });
+    if !allowed(device.role) {
+        return Err(ApiError::WrongRole { needs });
     }
     Ok(device)
 }
@@ -58,7 +75,7 @@ impl FromRequestParts<AppState> for AuthedDevice {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        key_with_role(parts, state, Role::Device).await.map(AuthedDevice)
+        key_with_role(parts, state, "device", |role| role == Role::Device).await.map(AuthedDevice)
     }
 }
 
@@ -66,7 +83,15 @@ impl FromRequestParts<AppState> for AuthedOperator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        key_with_role(parts, state, Role::Operator).await.map(AuthedOperator)
+        key_with_role(parts, state, "operator", Role::operates).await.map(AuthedOperator)
+    }
+}
+
+impl FromRequestParts<AppState> for AuthedAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        key_with_role(parts, state, "admin", |role| role == Role::Admin).await.map(|d| AuthedAdmin(AuthedOperator(d)))
     }
 }
 

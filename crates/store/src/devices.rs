@@ -30,12 +30,15 @@ impl DeviceName {
     }
 }
 
-/// What an API key may do: a device posts reads and frames; an operator manages the garage.
+/// What an API key may do: a device posts reads and frames; an operator runs the garage day to
+/// day (reviews, refunds, barriers); an admin is an operator who may also change its rules
+/// (tariff, lists, permits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Device,
     Operator,
+    Admin,
 }
 
 impl Role {
@@ -43,14 +46,30 @@ impl Role {
         match self {
             Role::Device => "device",
             Role::Operator => "operator",
+            Role::Admin => "admin",
         }
     }
 
-    fn from_column(text: &str) -> Result<Role, StoreError> {
-        match text {
-            "device" => Ok(Role::Device),
-            "operator" => Ok(Role::Operator),
-            other => Err(StoreError::Corrupt(format!("unknown key role {other:?}"))),
+    /// Whether the key may do what an operator does (admins may).
+    pub fn operates(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
+    }
+
+    /// The stored `role` column and `admin` flag.
+    fn columns(self) -> (&'static str, bool) {
+        match self {
+            Role::Device => ("device", false),
+            Role::Operator => ("operator", false),
+            Role::Admin => ("operator", true),
+        }
+    }
+
+    fn from_columns(text: &str, admin: bool) -> Result<Role, StoreError> {
+        match (text, admin) {
+            ("device", false) => Ok(Role::Device),
+            ("operator", false) => Ok(Role::Operator),
+            ("operator", true) => Ok(Role::Admin),
+            (other, _) => Err(StoreError::Corrupt(format!("unknown key role {other:?} (admin {admin})"))),
         }
     }
 }
@@ -103,6 +122,7 @@ struct DeviceRow {
     id: i64,
     name: String,
     role: String,
+    admin: bool,
     key_prefix: String,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
@@ -114,7 +134,7 @@ impl TryFrom<DeviceRow> for Device {
         Ok(Device {
             id: DeviceId(row.id),
             name: DeviceName(row.name),
-            role: Role::from_column(&row.role)?,
+            role: Role::from_columns(&row.role, row.admin)?,
             key_prefix: row.key_prefix,
             created_at: row.created_at,
             revoked_at: row.revoked_at,
@@ -138,11 +158,12 @@ impl Store {
         let key = ApiKey::generate();
         let inserted: Result<DeviceRow, sqlx::Error> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "INSERT INTO devices (name, role, key_prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)
-                 RETURNING id, name, role, key_prefix, created_at, revoked_at",
+                "INSERT INTO devices (name, role, admin, key_prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING id, name, role, admin, key_prefix, created_at, revoked_at",
             )
             .bind(name.as_str())
-            .bind(role.as_str())
+            .bind(role.columns().0)
+            .bind(role.columns().1)
             .bind(key.prefix())
             .bind(key_hash(key.expose()))
             .bind(now)
@@ -162,7 +183,7 @@ impl Store {
     pub async fn device_by_key(&self, key: &str) -> Result<Option<Device>, StoreError> {
         let row: Option<DeviceRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices
+                "SELECT id, name, role, admin, key_prefix, created_at, revoked_at FROM devices
                  WHERE key_hash = $1 AND revoked_at IS NULL",
             )
             .bind(key_hash(key))
@@ -174,9 +195,11 @@ impl Store {
 
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let rows: Vec<DeviceRow> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT id, name, role, key_prefix, created_at, revoked_at FROM devices ORDER BY name")
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT id, name, role, admin, key_prefix, created_at, revoked_at FROM devices ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await?
         });
         rows.into_iter().map(Device::try_from).collect()
     }
@@ -204,7 +227,7 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<Option<(Device, ApiKey)>, StoreError> {
         let Some(device) = self.device_by_key(key).await? else { return Ok(None) };
-        if device.name.as_str() != name || device.role != Role::Operator {
+        if device.name.as_str() != name || !device.role.operates() {
             return Ok(None);
         }
         let token = ApiKey::generate();
@@ -227,7 +250,7 @@ impl Store {
     pub async fn operator_by_login(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Device>, StoreError> {
         let row: Option<DeviceRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT d.id, d.name, d.role, d.key_prefix, d.created_at, d.revoked_at
+                "SELECT d.id, d.name, d.role, d.admin, d.key_prefix, d.created_at, d.revoked_at
                  FROM operator_logins l JOIN devices d ON d.id = l.device_id
                  WHERE l.token_hash = $1 AND l.expires_at > $2 AND d.revoked_at IS NULL AND d.role = 'operator'",
             )

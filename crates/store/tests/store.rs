@@ -139,3 +139,17 @@ async fn an_operator_login_needs_the_name_and_key_and_lapses() {
     store.revoke_device(&alice, noon()).await.unwrap();
     assert!(store.operator_by_login(again.expose(), noon()).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_admin_is_an_operator_who_may_change_the_rules() {
+    let store = Store::open_in_memory().await.unwrap();
+    let until = noon() + chrono::TimeDelta::hours(8);
+    let (admin, key) =
+        store.add_key(&DeviceName::parse("root").unwrap(), valet_store::Role::Admin, noon()).await.unwrap();
+    assert_eq!(admin.role, valet_store::Role::Admin);
+    assert!(admin.role.operates() && valet_store::Role::Operator.operates() && !valet_store::Role::Device.operates());
+    assert_eq!(store.device_by_key(key.expose()).await.unwrap().unwrap().role, valet_store::Role::Admin);
+    // An admin signs in to the dashboard like any operator.
+    let (_, login) = store.open_login("root", key.expose(), noon(), until).await.unwrap().unwrap();
+    assert_eq!(store.operator_by_login(login.expose(), noon()).await.unwrap().unwrap().role, valet_store::Role::Admin);
+}

@@ -16,6 +16,6 @@ pub async fn prepare(settings: &mut Settings) -> anyhow::Result<(String, String)
     }
     let store = valet_server::garage::open_store(settings).await?;
     let name = DeviceName::parse(&format!("demo-{:04x}", rand::random::<u16>()))?;
-    let (operator, key) = store.add_key(&name, Role::Operator, chrono::Utc::now()).await?;
+    let (operator, key) = store.add_key(&name, Role::Admin, chrono::Utc::now()).await?;
     Ok((operator.name.as_str().to_owned(), key.expose().to_owned()))
 }

@@ -12,8 +12,9 @@ pub enum DevicesCommand {
     /// Register a device; prints its API key once, alone on the last line.
     Add {
         name: String,
-        /// `device` (a camera or gate) or `operator` (a person managing the garage).
-        #[arg(long, default_value = "device", value_parser = ["device", "operator"])]
+        /// `device` (a camera or gate), `operator` (a person running the garage: reviews, refunds,
+        /// barriers) or `admin` (an operator who may also change the tariff, lists and permits).
+        #[arg(long, default_value = "device", value_parser = ["device", "operator", "admin"])]
         role: String,
         #[command(flatten)]
         place: Place,
@@ -35,7 +36,11 @@ pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DevicesCommand::Add { name, role, place } => {
             let name = DeviceName::parse(&name)?;
-            let role = if role == "operator" { Role::Operator } else { Role::Device };
+            let role = match role.as_str() {
+                "operator" => Role::Operator,
+                "admin" => Role::Admin,
+                _ => Role::Device,
+            };
             let store = valet_server::garage::open_store(&place.settings()?).await?;
             let (device, key) = store.add_key(&name, role, chrono::Utc::now()).await?;
             println!("added {} {} (key {}…)", role.as_str(), device.name.as_str(), device.key_prefix);

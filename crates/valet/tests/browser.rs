@@ -65,7 +65,7 @@ impl Garage {
         let tariff = dir.path().join("tariff.toml");
         std::fs::write(&tariff, "currency = \"EUR\"\nutc_offset_minutes = 0\ngrace_minutes = 0\ndaily_max_minor = 2400\n\n[[bands]]\nname = \"all day\"\nfrom_minute = 0\nevery_minutes = 15\nprice_minor = 75\n").unwrap();
         let camera_key = add_key(&data, "lane-cam", "device");
-        let operator_key = add_key(&data, "alice", "operator");
+        let operator_key = add_key(&data, "alice", "admin");
         let mut child = valet()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)

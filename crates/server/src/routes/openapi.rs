@@ -12,6 +12,8 @@ pub enum Caller {
     Device,
     Driver,
     Operator,
+    /// An operator's key with the admin flag (`--role admin`): the garage's rules.
+    Admin,
 }
 
 /// One documented operation.
@@ -38,7 +40,7 @@ const fn op(
     Operation { method, path, caller, summary, body, answer }
 }
 
-use Caller::{Anyone, Device, Driver, Operator};
+use Caller::{Admin, Anyone, Device, Driver, Operator};
 
 pub const OPERATIONS: &[Operation] = &[
     op("get", "/healthz", Anyone, "Liveness: the process answers.", None, (200, "`{\"status\":\"ok\"}`")),
@@ -166,7 +168,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "put",
         "/v1/tariff",
-        Operator,
+        Admin,
         "Activate a new tariff for every later exit. Audited.",
         Some("TariffChangeBody"),
         (200, "TariffView"),
@@ -175,13 +177,13 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/v1/lists",
-        Operator,
+        Admin,
         "Put a plate on the allow or deny list, or take it off (`none`). Audited.",
         Some("ListChangeBody"),
         (204, "nothing"),
     ),
     op("get", "/v1/permits", Operator, "Permits valid now.", None, (200, "[PermitTerms]")),
-    op("post", "/v1/permits", Operator, "Save a monthly permit. Audited.", Some("PermitBody"), (201, "PermitTerms")),
+    op("post", "/v1/permits", Admin, "Save a monthly permit. Audited.", Some("PermitBody"), (201, "PermitTerms")),
     op(
         "post",
         "/v1/barriers/{camera}/open",
@@ -257,7 +259,8 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "deviceKey": { "type": "http", "scheme": "bearer", "description": "`valet devices add NAME`" },
-                "operatorKey": { "type": "http", "scheme": "bearer", "description": "`valet devices add NAME --role operator`" },
+                "operatorKey": { "type": "http", "scheme": "bearer", "description": "`valet devices add NAME --role operator` (or `admin`)" },
+                "adminKey": { "type": "http", "scheme": "bearer", "description": "`valet devices add NAME --role admin`" },
                 "driverToken": { "type": "http", "scheme": "bearer", "description": "the `token` of `POST /v1/drivers`" }
             },
             "schemas": schemas()
@@ -270,7 +273,7 @@ fn caller_tag(caller: Caller) -> &'static str {
         Anyone => "public",
         Device => "devices",
         Driver => "drivers",
-        Operator => "operators",
+        Operator | Admin => "operators",
     }
 }
 
@@ -279,6 +282,7 @@ fn caller_scheme(caller: Caller) -> &'static str {
         Device => "deviceKey",
         Driver => "driverToken",
         Operator | Anyone => "operatorKey",
+        Admin => "adminKey",
     }
 }
 

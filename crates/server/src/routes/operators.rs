@@ -17,7 +17,7 @@ use crate::api::{
     ListChangeBody, PermitBody, RefundBody, RefundView, ReviewDecisionBody, ReviewView, SessionDecision, SessionView,
     TariffChangeBody, TariffView, Why,
 };
-use crate::auth::AuthedOperator;
+use crate::auth::{AuthedAdmin, AuthedOperator};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -140,7 +140,7 @@ pub async fn tariff(State(state): State<AppState>, _: AuthedOperator) -> Result<
 
 pub async fn change_tariff(
     State(state): State<AppState>,
-    operator: AuthedOperator,
+    operator: AuthedAdmin,
     ApiJson(body): ApiJson<TariffChangeBody>,
 ) -> Result<Json<TariffView>, ApiError> {
     let version = state.gate().change_tariff(body.tariff.clone(), operator.id(), reason(&body.why)?).await?;
@@ -153,7 +153,7 @@ pub async fn lists(State(state): State<AppState>, _: AuthedOperator) -> Result<J
 
 pub async fn change_list(
     State(state): State<AppState>,
-    operator: AuthedOperator,
+    operator: AuthedAdmin,
     ApiJson(body): ApiJson<ListChangeBody>,
 ) -> Result<StatusCode, ApiError> {
     let list = match body.list.as_str() {
@@ -177,7 +177,7 @@ pub async fn permits(
 
 pub async fn save_permit(
     State(state): State<AppState>,
-    operator: AuthedOperator,
+    operator: AuthedAdmin,
     ApiJson(body): ApiJson<PermitBody>,
 ) -> Result<(StatusCode, Json<valet_garage::PermitTerms>), ApiError> {
     let permit = state.gate().save_permit(body.terms, operator.id(), reason(&body.why)?).await?;

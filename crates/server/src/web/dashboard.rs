@@ -213,7 +213,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         br;
                         "Denied: " (lists.denied().map(|p| p.display()).collect::<Vec<_>>().join(", "))
                     }
-                    form.card method="post" action="/ops/lists" {
+                    @if operator.role == valet_store::Role::Admin { form.card method="post" action="/ops/lists" {
                         (csrf_field(csrf))
                         label for="list-plate" { "Plate" }
                         input #list-plate name="plate" required autocapitalize="characters";
@@ -226,7 +226,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         label for="list-why" { "Why (kept in the audit log)" }
                         input #list-why name="why" required;
                         button type="submit" { "Change the lists" }
-                    }
+                    } } @else { p { "An admin changes the lists." } }
                     h3 { "Permits valid now (" (permits.len()) ")" }
                     ul { @for permit in &permits { li {
                         (permit.terms().plates.iter().map(|p| p.display()).collect::<Vec<_>>().join(", "))
@@ -325,6 +325,9 @@ pub async fn change_list(State(state): State<AppState>, headers: HeaderMap, Form
     let Some(operator) = signed_in(&state, &headers).await else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
+    if operator.role != valet_store::Role::Admin {
+        return (StatusCode::FORBIDDEN, "an admin changes the lists").into_response();
+    }
     if !csrf_ok(&headers, &form.csrf) {
         return refused_csrf();
     }

@@ -261,3 +261,26 @@ async fn bad_sign_ups_are_refused_with_a_reason_and_store_nothing() {
         .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
 }
+
+#[tokio::test]
+async fn an_operator_runs_the_day_but_only_an_admin_changes_the_rules() {
+    let app = spawn_app().await;
+    let name = valet_store::DeviceName::parse("bob").unwrap();
+    let (_, bob) = app.store.add_key(&name, valet_store::Role::Operator, chrono::Utc::now()).await.unwrap();
+    let bob = bob.expose();
+    // Bob, an operator, reads the queue, the tariff and the lists ...
+    for path in ["/v1/review-items", "/v1/tariff", "/v1/lists", "/v1/permits", "/v1/sessions"] {
+        let (status, body) = app.call(app.json("GET", path, bob, Value::Null)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // ... but changing them takes an admin's key.
+    let change = json!({ "plate": "AB123CD", "list": "deny", "why": "reported stolen" });
+    let (status, body) = app.call(app.json("POST", "/v1/lists", bob, change.clone())).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("wrong_role")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("admin"), "{body}");
+    let (status, _) = app.call(app.json("POST", "/v1/lists", &app.operator, change)).await;
+    assert_eq!(status, 204, "alice is an admin");
+    // A camera's key is no operator's.
+    let (status, _) = app.call(app.json("GET", "/v1/review-items", &app.key, Value::Null)).await;
+    assert_eq!(status, 403);
+}

@@ -45,7 +45,8 @@ pub async fn spawn_functions(mut settings: Settings, wiring: valet_server::Wirin
     let store = Store::open_in_memory().await.unwrap();
     let now = chrono::Utc::now();
     let (_, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), now).await.unwrap();
-    let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Operator, now).await.unwrap();
+    // Alice is an admin: the tests change tariffs and lists with her key (an operator's is refused).
+    let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Admin, now).await.unwrap();
     settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
     let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
     let state =
