@@ -67,3 +67,18 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
         ImageFormat::Png => png::decode(bytes, limits),
     }
 }
+
+/// Encodes `image` as a baseline JPEG: small previews, such as a plate's crop for a reviewer.
+pub fn encode_jpeg(image: &image::RgbImage, quality: u8) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
+    let (Ok(width), Ok(height)) = (u16::try_from(image.width()), u16::try_from(image.height())) else {
+        return Err(jpeg_encoder::EncodingError::BadImageData { length: image.as_raw().len(), required: 0 });
+    };
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, quality).encode(
+        image.as_raw(),
+        width,
+        height,
+        jpeg_encoder::ColorType::Rgb,
+    )?;
+    Ok(out)
+}

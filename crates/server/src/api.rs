@@ -64,6 +64,10 @@ pub struct PlateReadEvent {
     /// When the car was read; the server's clock when absent.
     #[serde(default)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The plate as the camera saw it (a small JPEG, base64): kept with any review item the read
+    /// raises, for the operator to look at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_jpeg: Option<String>,
 }
 
 impl PlateReadEvent {

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -235,20 +236,21 @@ impl Browser {
 }
 
 /// Runs `body` with a browser and a garage; on failure saves a screenshot named after the test.
-async fn in_browser<F>(name: &str, body: impl FnOnce(&'static Browser, &'static Garage) -> F)
+/// Both are dropped (their processes killed) when it returns, pass or fail.
+async fn in_browser<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
 where
     F: std::future::Future<Output = ()>,
 {
     let Some(browser) = Browser::start().await else { return };
-    // Leaked for the test's duration: the body borrows them across awaits and panics.
-    let browser: &'static Browser = Box::leak(Box::new(browser));
-    let garage: &'static Garage = Box::leak(Box::new(Garage::start()));
-    let outcome = std::panic::AssertUnwindSafe(body(browser, garage)).catch_unwind().await;
+    let browser = Arc::new(browser);
+    let garage = Arc::new(Garage::start());
+    let outcome = std::panic::AssertUnwindSafe(body(Arc::clone(&browser), garage)).catch_unwind().await;
     if let Err(panic) = outcome {
         let path =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser-screenshots").join(format!("{name}.png"));
         browser.screenshot(&path).await;
         eprintln!("screenshot of the failure: {}", path.display());
+        let _ = browser.client.delete(&browser.base).send().await;
         std::panic::resume_unwind(panic);
     }
     let _ = browser.client.delete(&browser.base).send().await;
@@ -265,7 +267,7 @@ async fn document(browser: &Browser, name: &str) {
 async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
     in_browser("driver_sign_up", |browser, garage| async move {
         browser.goto(&garage.url).await;
-        document(browser, "portal.png").await;
+        document(&browser, "portal.png").await;
         browser.fill("#plates", "VL482TG, KM907RS").await;
         browser.click("form[action='/signup'] button").await;
         let url = browser.wait_url("/me").await;
@@ -277,7 +279,7 @@ async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
         browser.goto(&format!("{}/me", garage.url)).await;
         let stays = browser.wait_text("#stays", |t| t.contains("VL482TG")).await;
         assert!(stays.contains("VL482TG") && stays.contains("open"), "{stays}");
-        document(browser, "portal-account.png").await;
+        document(&browser, "portal-account.png").await;
     })
     .await;
 }
@@ -296,7 +298,7 @@ async fn the_dashboard_refuses_strangers_and_lets_an_operator_in() {
         let alert = browser.wait_text("[role=alert]", |t| t.contains("do not match")).await;
         assert!(alert.contains("do not match"), "{alert}");
         // The right one signs in.
-        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.wait_text("#operator", |t| t == "alice").await, "alice");
         // The operator puts a plate on the deny list; the page and the audit log show it.
         browser.fill("#list-plate", "XX999XX").await;
@@ -329,7 +331,7 @@ async fn the_dashboard_refuses_strangers_and_lets_an_operator_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gate_frame_opens_a_session_the_dashboard_shows() {
     in_browser("session_opens", |browser, garage| async move {
-        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("#inside").await, "0");
         garage.post_gate_frame("entry").await;
         browser.goto(&format!("{}/ops", garage.url)).await;
@@ -342,7 +344,7 @@ async fn a_gate_frame_opens_a_session_the_dashboard_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_map_updates_live_when_a_bay_frame_is_posted() {
     in_browser("map_updates", |browser, garage| async move {
-        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("[data-count=unknown]").await, "10", "no frame yet");
         // A bay camera posts a frame; the page is not reloaded.
         let frame = valet_imaging::synthetic::photo_jpeg(640, 480, None, 3);
@@ -364,7 +366,7 @@ async fn the_map_updates_live_when_a_bay_frame_is_posted() {
         let states = states.as_array().unwrap();
         assert_eq!(states.len(), 10);
         assert!(states.iter().all(|s| s == "free" || s == "occupied"), "{states:?}");
-        document(browser, "dashboard.png").await;
+        document(&browser, "dashboard.png").await;
     })
     .await;
 }
@@ -382,7 +384,7 @@ async fn an_operator_decides_a_review_item() {
             .await
             .unwrap();
         assert_eq!(answer.status(), 200);
-        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert!(browser.text("#review-h").await.contains("(1)"));
         browser.fill("form.review input[name=resolution]", "confirmed AB123CD on the camera image").await;
         browser.fill("form.review input[name=why]", "the plate is legible in the frame").await;
@@ -424,13 +426,44 @@ async fn an_operator_refunds_a_paid_stay() {
         garage.post_gate_frame("entry").await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
         garage.post_gate_frame("exit").await;
-        browser.sign_in(garage, "alice", &garage.operator_key).await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("#paid-today").await, "€0.75");
         assert!(browser.text("#paid").await.contains("VL482TG"));
         browser.fill("form.refund input[name=why]", "barrier fault: the driver waited ten minutes").await;
         browser.click("form.refund button").await;
         let log = browser.wait_text("#audit", |t| t.contains("refunded")).await;
         assert!(log.contains("refunded €0.75") && log.contains("barrier fault"), "{log}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_item_raised_by_a_gate_frame_shows_the_plate_as_the_camera_saw_it() {
+    in_browser("review_crop", |browser, garage| async move {
+        // The bundled models are unsure of this rendered plate, so its entry is queued for review.
+        let unsure: &[u8] = include_bytes!("../../server/demo/gate-ZH927LC.jpg");
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/gates/lane-entry/frames?direction=entry", garage.url))
+            .bearer_auth(&garage.camera_key)
+            .body(unsure)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
+        assert!(browser.text("#review-h").await.contains("(1)"));
+        let shown = browser
+            .command(reqwest::Method::POST, "/execute/async", json!({
+                "script": "var done = arguments[0]; var img = document.querySelector('img.crop'); \
+                           if (!img) { done(0); } else if (img.complete) { done(img.naturalWidth); } \
+                           else { img.onload = function () { done(img.naturalWidth); }; img.onerror = function () { done(-1); }; }",
+                "args": []
+            }))
+            .await;
+        assert!(shown.as_i64().unwrap_or(0) > 0, "the crop is shown: {shown}");
+        // And only to a signed-in operator.
+        let stranger = reqwest::get(format!("{}/ops/review/1/crop.jpg", garage.url)).await.unwrap();
+        assert_eq!(stranger.status(), 401);
     })
     .await;
 }

@@ -54,7 +54,8 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<Option<Cloud
 }
 
 async fn decide(state: &AppState, event: &CloudEvent) -> Result<Option<CloudEvent>, ApiError> {
-    let reported: PlateReadEvent = event.data_json().map_err(|e| ApiError::BadEvent(e.to_string()))?;
+    let mut reported: PlateReadEvent = event.data_json().map_err(|e| ApiError::BadEvent(e.to_string()))?;
+    let crop = reported.crop_jpeg.take();
     // The camera's time, else the event's (when the frame arrived), else now.
     let read = reported.into_read(event.time.unwrap_or_else(Utc::now)).map_err(ApiError::BadEvent)?;
     let gate = state.gate();
@@ -81,6 +82,13 @@ async fn decide(state: &AppState, event: &CloudEvent) -> Result<Option<CloudEven
         }
     };
     command_barrier(state, &read.camera.0, &answer, &event.id);
+    if let Some(jpeg) =
+        crop.and_then(|b64| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok())
+    {
+        for item in &answer.review_items {
+            gate.store().attach_review_image(valet_store::ReviewItemId(*item), &jpeg).await?;
+        }
+    }
     let data = GateEvent { camera: read.camera.0, direction: read.direction, answer, charge_request };
     Ok(Some(event.caused(&Function::Gate.source(), ty, &data)))
 }

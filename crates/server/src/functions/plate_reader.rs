@@ -27,9 +27,12 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<CloudEvent, 
     let _permit = state.inner.decode_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let limits = state.inner.limits;
     let image = event.data.clone();
-    let reading = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let (reading, crop) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let decoded = valet_imaging::decode(&image, &limits)?;
-        reader.read(&decoded.image, &ReaderOptions::default()).map_err(|e| ApiError::Internal(e.to_string()))
+        let reading =
+            reader.read(&decoded.image, &ReaderOptions::default()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let crop = reading.plates.first().and_then(|plate| crop_jpeg(&decoded.image, &plate.bbox));
+        Ok((reading, crop))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -46,6 +49,7 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<CloudEvent, 
                 .map(|c| Candidate { text: c.text, confidence: c.confidence })
                 .collect(),
             at: event.time,
+            crop_jpeg: crop,
         },
         None => PlateReadEvent {
             camera,
@@ -54,10 +58,30 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<CloudEvent, 
             confidence: 0.0,
             candidates: Vec::new(),
             at: event.time,
+            crop_jpeg: None,
         },
     };
     tracing::info!(event = %event.id, camera = %read.camera, text = %read.text, confidence = read.confidence, "plate read");
     Ok(event.caused(&Function::PlateReader.source(), types::PLATE_READ, &read))
+}
+
+/// The plate and a margin around it, at most 320 px wide, as base64 JPEG for a reviewer's eyes.
+fn crop_jpeg(frame: &image::RgbImage, bbox: &valet_plates::PlateBox) -> Option<String> {
+    use base64::Engine;
+    let (mx, my) = (bbox.w / 4, bbox.h / 2);
+    let x = bbox.x.saturating_sub(mx);
+    let y = bbox.y.saturating_sub(my);
+    let w = (bbox.w + 2 * mx).min(frame.width().saturating_sub(x));
+    let h = (bbox.h + 2 * my).min(frame.height().saturating_sub(y));
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let mut crop = image::imageops::crop_imm(frame, x, y, w, h).to_image();
+    if w > 320 {
+        crop = valet_imaging::resize_rgb(&crop, 320, (h * 320 / w).max(1));
+    }
+    let jpeg = valet_imaging::encode_jpeg(&crop, 80).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(jpeg))
 }
 
 fn parse_direction(text: Option<&str>) -> Result<Direction, ApiError> {

@@ -121,6 +121,12 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     let paid_today: i64 = paid.iter().filter_map(|s| s.state.exit()).map(|exit| exit.price.total.minor).sum();
     let currency = state.gate().tariff().spec().currency;
     let reviews = store.open_review_items().await.unwrap_or_default();
+    let mut with_image = std::collections::BTreeSet::new();
+    for item in &reviews {
+        if matches!(store.review_image(item.id).await, Ok(Some(_))) {
+            with_image.insert(item.id.0);
+        }
+    }
     let lists = store.plate_lists().await.unwrap_or_default();
     let permits = store.permits_valid_at(Utc::now()).await.unwrap_or_default();
     let tariff = state.gate().tariff();
@@ -180,6 +186,9 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                                     " · read " code { (read.text) } " (" (format!("{:.0}", read.confidence * 100.0)) "% sure) at " (read.camera.0)
                                 }
                                 " · " (item.item.at.format("%H:%M:%S"))
+                            }
+                            @if with_image.contains(&item.id.0) {
+                                img.crop src=(format!("/ops/review/{}/crop.jpg", item.id.0)) alt="The plate as the camera saw it";
                             }
                             label for=(format!("resolution-{}", item.id.0)) { "What you decided" }
                             input id=(format!("resolution-{}", item.id.0)) name="resolution" required placeholder="confirmed AB123CD";
@@ -417,7 +426,10 @@ fn lot_map(lot: &LiveLot) -> Markup {
             @for camera in &layout.cameras {
                 figure.map {
                     svg viewBox=(format!("0 0 {} {}", camera.width, camera.height)) role="img" aria-label=(format!("Camera {} of lot {id}", camera.id)) {
-                        image href=(format!("/ops/lots/{id}/cameras/{}/frame.jpg", camera.id)) width=(camera.width) height=(camera.height) {}
+                        // No frame yet: the spaces alone, on the map's dark ground.
+                        @if lot.latest_frame(camera.id.as_str()).is_some() {
+                            image href=(format!("/ops/lots/{id}/cameras/{}/frame.jpg", camera.id)) width=(camera.width) height=(camera.height) {}
+                        }
                         @for space in layout.spaces.iter().filter(|s| s.camera == camera.id) {
                             @if let Some(quad) = space.quad() {
                                 polygon data-space=(space.id) data-state=(states.get(&space.id.to_string()).copied().flatten().unwrap_or("unknown"))
@@ -514,6 +526,21 @@ pub async fn decide(
         Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
             page("Not decided", html! { a href="/ops" { "Dashboard" } }, html! { p.error role="alert" { (message) } })
         }),
+    }
+}
+
+/// A review item's plate crop; operators only.
+pub async fn review_crop(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    if signed_in(&state, &headers).await.is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match state.gate().store().review_image(ReviewItemId(id)).await {
+        Ok(Some(jpeg)) => {
+            ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=3600")], jpeg)
+                .into_response()
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
 

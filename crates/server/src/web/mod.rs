@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/logout", post(dashboard::logout))
         .route("/ops", get(dashboard::dashboard))
         .route("/ops/review/{id}", post(dashboard::decide))
+        .route("/ops/review/{id}/crop.jpg", get(dashboard::review_crop))
         .route("/ops/barriers/open", post(dashboard::open_barrier))
         .route("/ops/refunds/{session}", post(dashboard::refund))
         .route("/ops/lists", post(dashboard::change_list))

@@ -99,6 +99,30 @@ impl GarageStore {
         rows.into_iter().map(StoredReviewItem::try_from).collect()
     }
 
+    /// Keeps the plate crop a review item was raised over (the first one given is kept).
+    pub async fn attach_review_image(&self, item: ReviewItemId, jpeg: &[u8]) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("INSERT INTO review_images (item_id, jpeg) VALUES ($1, $2) ON CONFLICT (item_id) DO NOTHING")
+                .bind(item.0)
+                .bind(jpeg)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// The plate crop of a review item, if its camera's frame came with one.
+    pub async fn review_image(&self, item: ReviewItemId) -> Result<Option<Vec<u8>>, StoreError> {
+        let jpeg: Option<Vec<u8>> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT jpeg FROM review_images WHERE item_id = $1")
+                .bind(item.0)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(jpeg)
+    }
+
     pub async fn review_item(&self, id: ReviewItemId) -> Result<Option<StoredReviewItem>, StoreError> {
         let row: Option<ReviewRow> = with_pool!(self, |pool| {
             sqlx::query_as("SELECT id, body, resolved_at, resolved_by, resolution FROM review_items WHERE id = $1")
