@@ -279,6 +279,14 @@ async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
         browser.goto(&format!("{}/me", garage.url)).await;
         let stays = browser.wait_text("#stays", |t| t.contains("VL482TG")).await;
         assert!(stays.contains("VL482TG") && stays.contains("open"), "{stays}");
+        // A plate whose car is inside cannot be removed; the other one can.
+        browser.click("form[action='/me/plates/VL482TG/remove'] button").await;
+        let refusal = browser.wait_text("[role=alert]", |t| !t.is_empty()).await;
+        assert!(refusal.to_lowercase().contains("session") || refusal.contains("inside"), "{refusal}");
+        browser.goto(&format!("{}/me", garage.url)).await;
+        browser.click("form[action='/me/plates/KM907RS/remove'] button").await;
+        let plates = browser.wait_text("#plates", |t| !t.contains("KM907RS")).await;
+        assert!(plates.contains("VL482TG") && !plates.contains("KM907RS"), "{plates}");
         document(&browser, "portal-account.png").await;
     })
     .await;

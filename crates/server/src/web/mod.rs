@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", post(portal::sign_up))
         .route("/me", get(portal::account))
         .route("/me/plates", post(portal::add_plate))
+        .route("/me/plates/{plate}/remove", post(portal::remove_plate))
         .route("/me/signout", post(portal::sign_out))
         .route("/pay", post(portal::find_stay))
         .route("/pay/{link}", get(portal::quote).post(portal::pay))

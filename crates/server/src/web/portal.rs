@@ -136,7 +136,13 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
             html! {
                 section aria-labelledby="plates-h" {
                     h2 #plates-h { "Plates" }
-                    ul #plates { @for plate in driver.plates() { li { (plate.display()) } } }
+                    ul #plates { @for plate in driver.plates() { li {
+                    (plate.display()) " "
+                    form.inline method="post" action=(format!("/me/plates/{}/remove", plate.display())) {
+                        (csrf_field(csrf))
+                        button.link type="submit" aria-label=(format!("Remove {}", plate.display())) { "remove" }
+                    }
+                } } }
                     form.card method="post" action="/me/plates" {
                         (csrf_field(csrf))
                         label for="new-plate" { "Add a plate" }
@@ -190,6 +196,32 @@ pub async fn add_plate(State(state): State<AppState>, headers: HeaderMap, Form(f
         Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
             page(
                 "Plate not added",
+                nav(true),
+                html! { p.error role="alert" { (message) } p { a href="/me" { "Back" } } },
+            )
+        }),
+    }
+}
+
+pub async fn remove_plate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(plate): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let Some(driver) = signed_in_driver(&state, &headers).await else { return redirect("/") };
+    let removed = match Plate::parse(&plate) {
+        Ok(plate) => state.gate().remove_plate(&driver, &plate).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match removed {
+        Ok(()) => redirect("/me"),
+        Err(message) => respond(&headers, StatusCode::CONFLICT, |_| {
+            page(
+                "Plate not removed",
                 nav(true),
                 html! { p.error role="alert" { (message) } p { a href="/me" { "Back" } } },
             )
