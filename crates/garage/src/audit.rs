@@ -79,6 +79,14 @@ pub enum AuditAction {
         item: i64,
         resolution: String,
     },
+    /// An open stay's plate, misread at the entry, corrected from the camera's image: the review
+    /// item it came from, and the plate as read and as corrected.
+    PlateCorrected {
+        item: i64,
+        session: SessionId,
+        read: String,
+        plate: Plate,
+    },
     /// The whole new tariff, so the log alone says what any past stay was priced by.
     TariffChange {
         tariff: TariffSpec,

@@ -256,6 +256,56 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))
     }
 
+    /// Corrects the plate of the open stay a review item was raised over (an entry misread: the
+    /// operator reads the plate off the camera's image). The stay is looked up by the corrected
+    /// plate from then on; if that plate is a signed-up driver's and the stay was nobody's, it
+    /// becomes theirs, so they are charged at the exit like any stay of theirs. The item is
+    /// resolved and the correction audited.
+    pub async fn correct_plate(
+        &self,
+        id: ReviewItemId,
+        plate: Plate,
+        who: OperatorId,
+        why: Reason,
+    ) -> Result<StoredReviewItem, DeskError> {
+        let item = self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))?;
+        if item.resolved.is_some() {
+            return Err(DeskError::AlreadyDecided(id.0));
+        }
+        let session_id = item.item.session.ok_or(DeskError::NoSessionToDecide(id.0))?;
+        let record = self.store().session(session_id).await?.ok_or(DeskError::UnknownSession(session_id))?;
+        let Some(mut session) = record.to_session().map_err(GateError::from)? else {
+            return Err(DeskError::NotDecidable(session_id, "erased"));
+        };
+        if !session.is_open() {
+            return Err(DeskError::NotDecidable(session_id, "closed already: reprice it instead"));
+        }
+        let read =
+            item.item.read.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| session.plate.display().to_owned());
+        let Some(mut version) = self.store().correct_plate(session_id, &plate, record.version).await? else {
+            return Err(DeskError::NotDecidable(session_id, "being changed by someone else"));
+        };
+        if let (valet_garage::Payer::Unregistered { .. }, [driver]) =
+            (&session.payer, self.store().drivers_by_plate(&plate).await?.as_slice())
+        {
+            session.plate = plate.clone();
+            if session.register(driver.id).is_ok() {
+                version = self
+                    .store()
+                    .save_session(&session, version)
+                    .await?
+                    .ok_or(DeskError::NotDecidable(session_id, "being changed by someone else"))?;
+                tracing::info!(session = %session_id, version, "corrected stay now belongs to its driver");
+            }
+        }
+        let resolution = format!("plate corrected from {read} to {}", plate.display());
+        if !self.store().resolve_review_item(id, &who, &resolution, self.clock.now()).await? {
+            return Err(DeskError::AlreadyDecided(id.0));
+        }
+        self.audit(who, AuditAction::PlateCorrected { item: id.0, session: session_id, read, plate }, why).await?;
+        self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))
+    }
+
     /// Stores `spec` as the active tariff, audits it, and prices every later exit with it.
     pub async fn change_tariff(&self, spec: TariffSpec, who: OperatorId, why: Reason) -> Result<i64, DeskError> {
         let tariff = Tariff::new(spec.clone())?;

@@ -469,7 +469,15 @@ async fn a_review_item_raised_by_a_gate_frame_shows_the_plate_as_the_camera_saw_
             }))
             .await;
         assert!(shown.as_i64().unwrap_or(0) > 0, "the crop is shown: {shown}");
-        // And only to a signed-in operator.
+        // The operator reads the plate off the image and corrects it; the stay carries it now.
+        browser.fill("form.review input[name=plate]", "ZH927LC").await;
+        browser.fill("form.review input[name=resolution]", "misread C as G").await;
+        browser.fill("form.review input[name=why]", "legible in the crop").await;
+        browser.click("form.review button").await;
+        let log = browser.wait_text("#audit", |t| t.contains("corrected")).await;
+        assert!(log.contains("corrected the plate ZH927LG to ZH927LC"), "{log}");
+        assert!(browser.text("#sessions").await.contains("ZH927LC"));
+        // And the crop is shown only to a signed-in operator.
         let stranger = reqwest::get(format!("{}/ops/review/1/crop.jpg", garage.url)).await.unwrap();
         assert_eq!(stranger.status(), 401);
     })

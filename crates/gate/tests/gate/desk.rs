@@ -43,6 +43,7 @@ on_both_databases!(
     pay_by_plate_charges_once_and_lets_the_car_out,
     refunds_stay_within_the_charge_and_are_audited,
     a_review_is_decided_once_and_a_repriced_stay_stays_closed_at_its_new_price,
+    a_misread_entry_corrected_from_the_image_is_charged_to_its_driver_at_the_exit,
 );
 
 async fn a_sign_up_with_the_entry_link_pays_for_the_stay_in_progress(db: TestStore) {
@@ -176,4 +177,46 @@ async fn a_review_is_decided_once_and_a_repriced_stay_stays_closed_at_its_new_pr
     assert!(actions.iter().any(|a| matches!(a, AuditAction::ReviewResolved { .. })), "{actions:?}");
     assert!(actions.iter().any(|a| matches!(a, AuditAction::ReviewDecision { .. })), "{actions:?}");
     assert!(actions.iter().any(|a| matches!(a, AuditAction::ListChange { .. })), "{actions:?}");
+}
+
+async fn a_misread_entry_corrected_from_the_image_is_charged_to_its_driver_at_the_exit(db: TestStore) {
+    let (gate, clock) = desk(&db.store);
+    gate.sign_up(vec![plate("ZH927LC")], method("pm_card_visa"), None).await.unwrap();
+    // The entry camera misread the last letter, unsurely: a stranger's stay, queued for review.
+    let mut misread = read("ZH927LG", Direction::Entry, at(8, 0));
+    misread.confidence = 0.15;
+    let entry = gate.handle_entry(&misread).await.unwrap();
+    let id = entry.review.expect("an unsure read is reviewed");
+    let valet_garage::EntryOutcome::Opened(session) = entry.decision.outcome else { panic!("not opened") };
+    assert!(matches!(session.payer, Payer::Unregistered { .. }));
+
+    // The operator reads ZH927LC off the image: the stay is the driver's now.
+    let item = gate.correct_plate(id, plate("ZH927LC"), alice(), why("legible in the frame")).await.unwrap();
+    assert_eq!(item.resolved.unwrap().1, "plate corrected from ZH927LG to ZH927LC");
+    let twice = gate.correct_plate(id, plate("ZH927LC"), alice(), why("again")).await.unwrap_err();
+    assert!(matches!(twice, DeskError::AlreadyDecided(_)), "{twice:?}");
+    let record = gate.store().session(session.id).await.unwrap().unwrap();
+    assert_eq!(record.plate.as_ref().map(|p| p.display()), Some("ZH927LC"));
+    assert!(matches!(record.payer, Payer::Registered(_)), "{:?}", record.payer);
+
+    // The exit reads the plate right and charges the driver; the misspelling finds nothing.
+    clock.set(at(10, 0));
+    assert!(gate.store().open_sessions_by_plate(&plate("ZH927LG")).await.unwrap().is_empty());
+    let exit = gate.handle_exit(&read("ZH927LC", Direction::Exit, at(10, 0))).await.unwrap();
+    assert!(matches!(exit.decision.outcome, ExitOutcome::Charge { .. }), "{:?}", exit.decision.outcome);
+    assert!(exit.receipt.is_some());
+    let audit = gate.store().audit_events(at(0, 0)).await.unwrap();
+    assert!(audit.iter().any(|e| matches!(&e.what, AuditAction::PlateCorrected { read, .. } if read == "ZH927LG")));
+
+    // A stay already closed (a driver's, charged at the exit) is not re-plated: repricing is
+    // the tool there.
+    gate.sign_up(vec![plate("QQ111QQ")], method("pm_card_visa"), None).await.unwrap();
+    let mut late = read("QQ111QQ", Direction::Entry, at(10, 0));
+    late.confidence = 0.2;
+    let late_id = gate.handle_entry(&late).await.unwrap().review.unwrap();
+    clock.set(at(10, 30));
+    let left = gate.handle_exit(&read("QQ111QQ", Direction::Exit, at(10, 30))).await.unwrap();
+    assert!(matches!(left.decision.outcome, ExitOutcome::Charge { .. }), "{:?}", left.decision.outcome);
+    let closed = gate.correct_plate(late_id, plate("QQ111QO"), alice(), why("x")).await.unwrap_err();
+    assert!(matches!(closed, DeskError::NotDecidable(_, _)), "{closed:?}");
 }

@@ -190,6 +190,8 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                             @if with_image.contains(&item.id.0) {
                                 img.crop src=(format!("/ops/review/{}/crop.jpg", item.id.0)) alt="The plate as the camera saw it";
                             }
+                            label for=(format!("plate-{}", item.id.0)) { "The plate, if the camera misread it" }
+                            input id=(format!("plate-{}", item.id.0)) name="plate" autocapitalize="characters" autocomplete="off";
                             label for=(format!("resolution-{}", item.id.0)) { "What you decided" }
                             input id=(format!("resolution-{}", item.id.0)) name="resolution" required placeholder="confirmed AB123CD";
                             label for=(format!("decision-{}", item.id.0)) { "The stay" }
@@ -279,6 +281,7 @@ fn action(what: &valet_garage::AuditAction) -> String {
         A::Refund { charge, amount } => format!("refunded {amount} of {charge}"),
         A::ReviewDecision { session, .. } => format!("decided the review of stay {session}"),
         A::ReviewResolved { item, resolution } => format!("resolved review item {item}: {resolution}"),
+        A::PlateCorrected { read, plate, .. } => format!("corrected the plate {read} to {}", plate.display()),
         A::TariffChange { .. } => "changed the tariff".to_owned(),
         A::ListChange { plate, change } => format!("changed the lists for {}: {change:?}", plate.display()),
         A::PermitChange { permit } => format!("saved permit {permit}"),
@@ -482,6 +485,8 @@ fn reason(reason: &valet_garage::ReviewReason) -> &'static str {
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
+    #[serde(default)]
+    plate: String,
     resolution: String,
     decision: String,
     why: String,
@@ -507,7 +512,16 @@ pub async fn decide(
         "mark_unpaid" => Some(ReviewDecision::MarkUnpaid { at: now }),
         _ => None,
     };
+    let corrected = form.plate.trim();
     let decided = match Reason::parse(&form.why) {
+        Ok(why) if !corrected.is_empty() => match valet_garage::Plate::parse(corrected) {
+            Ok(plate) => state
+                .gate()
+                .correct_plate(ReviewItemId(id), plate, OperatorId(operator.name.as_str().to_owned()), why)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("That plate cannot be read: {e}.")),
+        },
         Ok(why) => state
             .gate()
             .decide_review(

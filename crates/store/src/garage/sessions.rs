@@ -238,6 +238,40 @@ impl GarageStore {
         })
     }
 
+    /// Gives an open session the plate a person read off the camera's image (a misread at the
+    /// entry): its digest and its spelling, if the session is still open at `expected_version`.
+    /// Returns the new version, or `None` when the session changed or closed meanwhile.
+    pub async fn correct_plate(
+        &self,
+        id: SessionId,
+        plate: &Plate,
+        expected_version: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let digest = self.plate_digest(plate);
+        let version: Option<i64> = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let version: Option<i64> = sqlx::query_scalar(
+                "UPDATE sessions SET plate_hmac = $2, version = version + 1
+                 WHERE id = $1 AND version = $3 AND state = 'open' RETURNING version",
+            )
+            .bind(id.to_string())
+            .bind(digest.as_str())
+            .bind(expected_version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if version.is_some() {
+                sqlx::query("UPDATE session_plates SET plate_display = $2 WHERE session_id = $1")
+                    .bind(id.to_string())
+                    .bind(plate.display())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            version
+        });
+        Ok(version)
+    }
+
     /// Saves a later transition (paid, unpaid, in review, a driver registered) if the stored
     /// session still has `expected_version`; returns the new version, or `None` when someone
     /// else wrote first and the caller must read again.
