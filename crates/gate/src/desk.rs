@@ -220,10 +220,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         who: OperatorId,
         why: Reason,
     ) -> Result<StoredReviewItem, DeskError> {
-        let item = self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))?;
-        if item.resolved.is_some() {
-            return Err(DeskError::AlreadyDecided(id.0));
-        }
+        let item = self.undecided_item(id).await?;
         let session = match (&decision, item.item.session) {
             (Some(_), None) => return Err(DeskError::NoSessionToDecide(id.0)),
             (Some(_), Some(session)) => Some(self.decidable(session).await?),
@@ -268,10 +265,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         who: OperatorId,
         why: Reason,
     ) -> Result<StoredReviewItem, DeskError> {
-        let item = self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))?;
-        if item.resolved.is_some() {
-            return Err(DeskError::AlreadyDecided(id.0));
-        }
+        let item = self.undecided_item(id).await?;
         let session_id = item.item.session.ok_or(DeskError::NoSessionToDecide(id.0))?;
         let record = self.store().session(session_id).await?.ok_or(DeskError::UnknownSession(session_id))?;
         let Some(mut session) = record.to_session().map_err(GateError::from)? else {
@@ -304,6 +298,15 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         }
         self.audit(who, AuditAction::PlateCorrected { item: id.0, session: session_id, read, plate }, why).await?;
         self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))
+    }
+
+    /// The review item `id`, if it is still to be decided.
+    async fn undecided_item(&self, id: ReviewItemId) -> Result<StoredReviewItem, DeskError> {
+        let item = self.store().review_item(id).await?.ok_or(DeskError::UnknownReviewItem(id.0))?;
+        if item.resolved.is_some() {
+            return Err(DeskError::AlreadyDecided(id.0));
+        }
+        Ok(item)
     }
 
     /// Stores `spec` as the active tariff, audits it, and prices every later exit with it.
