@@ -152,7 +152,7 @@ pub async fn run(
         lots::Lots::default()
     };
     let plate_reader = match functions.contains(Function::PlateReader) {
-        true => Some(functions::plate_reader_models().context("loading the bundled plate models")?),
+        true => Some(functions::plate_reader::load().context("loading the bundled plate models")?),
         false => None,
     };
     let sink = match &settings.sink {

@@ -243,25 +243,18 @@ pub async fn forward(state: &AppState, chain: &mut Chain) -> Result<Option<Cloud
 /// to `K_SINK`. Returns the chain and the id of the event forwarded, if one was.
 pub async fn start(state: &AppState, event: CloudEvent) -> Result<(Chain, Option<String>), ApiError> {
     let mut chain = run(state, event).await?;
-    let forwarded = match chain.onward.take() {
-        None => None,
-        Some(onward) => match state.sink() {
-            Some(sink) => {
-                sink.deliver(&onward).await?;
-                Some(onward.id)
-            }
-            None => match Function::consumer_of(&onward.ty) {
-                Some(consumer) => {
-                    return Err(ApiError::Internal(format!(
-                        "this process does not run the {consumer} function and has no K_SINK to send its events to"
-                    )));
-                }
-                // The chain's last event, and no broker to record it: the embedded garage.
-                None => None,
-            },
+    let onward = chain.onward.as_ref().map(|e| e.id.clone());
+    match forward(state, &mut chain).await? {
+        // Taken by the sink (or nothing left over).
+        None => Ok((chain, onward)),
+        Some(unsent) => match Function::consumer_of(&unsent.ty) {
+            Some(consumer) => Err(ApiError::Internal(format!(
+                "this process does not run the {consumer} function and has no K_SINK to send its events to"
+            ))),
+            // The chain's last event, and no broker to record it: the embedded garage.
+            None => Ok((chain, None)),
         },
-    };
-    Ok((chain, forwarded))
+    }
 }
 
 /// Ingest over MQTT: each camera frame the broker delivers starts a chain; the frame is
@@ -309,11 +302,6 @@ pub async fn ingest_mqtt(
         }
         mqtt.ack(&delivery).await;
     }
-}
-
-/// Loads the bundled plate models (the plate reader's), once per process.
-pub fn plate_reader_models() -> anyhow::Result<std::sync::Arc<valet_plates::PlateReader>> {
-    plate_reader::load()
 }
 
 /// An event from a frame a camera sent: `camera`'s frame, starting a new chain.
