@@ -344,6 +344,28 @@ def kerb(x, g, prob):
     return x * (1 - sel) + out * sel
 
 
+def worn_paint(x, g, prob):
+    """Weathered paint: ragged, mottled light patches (worn-out pictograms, old bay lines, repairs) covering 10-50 % of
+    the bay, blob-like or stretched into bands, grey-white and only partly opaque."""
+    B, _, S, _ = x.shape
+    dev = x.device
+    r, p = R(g, dev), P(g, dev)
+    sel = p(prob, B)
+    nz = torch.zeros(B, 1, S, S, device=dev)
+    for cells, amp in ((4, 1.0), (8, 0.6), (16, 0.4), (S // 3, 0.3)):  # fractal noise: blobs with ragged edges
+        nz += amp * F.interpolate(torch.randn(B, 1, cells, cells, generator=g).to(dev), size=(S, S), mode="bicubic", align_corners=False)
+    band = p(0.4, B)  # a worn band across the bay: stretch the noise along one axis
+    stretched = F.interpolate(F.interpolate(nz, size=(S, max(2, S // 6)), mode="bilinear", align_corners=False), size=(S, S), mode="bilinear", align_corners=False)
+    stretched = torch.where(p(0.5, B).bool(), stretched, stretched.transpose(2, 3))
+    nz = band * (0.6 * stretched + 0.4 * nz) + (1 - band) * nz
+    thr = nz.flatten(1).mean(1).view(B, 1, 1, 1) + nz.flatten(1).std(1).view(B, 1, 1, 1) * r(0.0, 1.3, (B, 1, 1, 1))
+    m = torch.sigmoid((nz - thr) * r(2.0, 8.0, (B, 1, 1, 1)))
+    fine = F.interpolate(torch.rand(B, 1, S // 3, S // 3, generator=g).to(dev), size=(S, S), mode="bilinear", align_corners=False)
+    a = m * (0.5 + 0.5 * fine) * r(0.25, 0.85, (B, 1, 1, 1)) * sel
+    col = (torch.ones(B, 3, 1, 1, device=dev) * r(0.6, 0.95, (B, 1, 1, 1)) + r(-0.04, 0.04, (B, 3, 1, 1))).clamp(0, 1)
+    return x * (1 - a) + col * a
+
+
 def deep_shade(x, g, prob):
     """Deep shade over the whole bay (or all but a sunlit sliver at one edge): 5-30 % of the light, bluish."""
     B, _, S, _ = x.shape
@@ -483,6 +505,8 @@ def scene_ground(n, S, g, dev, opt):
         gr = pictogram(gr, g, opt.picto)
     if opt.zebra > 0:
         gr = zebra(gr, g, opt.zebra)
+    if opt.worn > 0:
+        gr = worn_paint(gr, g, opt.worn)
     if opt.kerb > 0:
         gr = kerb(gr, g, opt.kerb)
     gr = FT.cast_shadow(gr, g, 0.3)
@@ -542,6 +566,8 @@ def augment(imgs_u8, labels, size, g, opt, dev, ext_cars=None):
         x[free_idx.to(dev)] = markings(x[free_idx.to(dev)], g, opt.marks / 2, opt.pale)
     if len(free_idx) > 0 and opt.picto > 0:
         x[free_idx.to(dev)] = pictogram(x[free_idx.to(dev)], g, opt.picto / 2)
+    if len(free_idx) > 0 and opt.worn > 0:
+        x[free_idx.to(dev)] = worn_paint(x[free_idx.to(dev)], g, opt.worn / 2)
     if len(free_idx) > 0 and opt.zebra > 0:
         x[free_idx.to(dev)] = zebra(x[free_idx.to(dev)], g, opt.zebra / 2)
     if len(free_idx) > 0 and len(busy_idx) > 0 and opt.nbr > 0:
@@ -633,6 +659,7 @@ def main():
     ap.add_argument("--dark", type=float, default=0.0, help="very dark patches (both classes)")
     ap.add_argument("--picto", type=float, default=0.0, help="real bay pictograms (wheelchair/EV/letters/arrow), crisp or faded (synthetic ground; half on real free)")
     ap.add_argument("--zebra", type=float, default=0.0, help="zebra/hatched stripes over most or all of the bay (synthetic ground; half on real free)")
+    ap.add_argument("--worn", type=float, default=0.0, help="weathered paint: ragged mottled light patches/bands (synthetic ground; half on real free)")
     ap.add_argument("--kerb", type=float, default=0.0, help="kerb edge + other surface beyond it (synthetic ground; half on all real patches)")
     ap.add_argument("--shade", type=float, default=0.0, help="deep shade over the whole bay or all but a sunlit sliver (both classes)")
     ap.add_argument("--treeshade", type=float, default=0.0, help="large irregular tree-crown shadow over part of the patch (both classes)")
