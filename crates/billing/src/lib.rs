@@ -21,4 +21,4 @@ pub use gateway::{
     CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, RefundKey, RefundRequest,
 };
 pub use ledger::{LedgerGateway, Statement, StatementLine};
-pub use stripe::{StripeConfig, StripeGateway, StripeSecretKey, StripeSetupError};
+pub use stripe::{StripeConfig, StripeGateway, StripePublishableKey, StripeSecretKey, StripeSetupError};

@@ -43,6 +43,25 @@ impl fmt::Debug for StripeSecretKey {
     }
 }
 
+/// A Stripe publishable key (`pk_…`): public by design, Stripe.js uses it in the driver's browser
+/// to show Stripe's own card fields. Checked so that a secret key pasted here by mistake is
+/// refused instead of being sent to every browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripePublishableKey(String);
+
+impl StripePublishableKey {
+    pub fn parse(text: &str) -> Result<StripePublishableKey, StripeSetupError> {
+        let text = text.trim();
+        let looks_right =
+            text.starts_with("pk_") && text.len() > 3 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if looks_right { Ok(StripePublishableKey(text.to_owned())) } else { Err(StripeSetupError::PublishableKey) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
     /// `https://api.stripe.com` in production; a stand-in's `http://127.0.0.1:PORT` in tests.
@@ -65,6 +84,9 @@ pub enum StripeSetupError {
     /// The key is not echoed: this message may be logged.
     #[error("a Stripe secret key starts with sk_ or rk_ and holds only letters, digits and underscores")]
     SecretKey,
+    /// Not echoed either: a secret key may have been pasted here by mistake.
+    #[error("a Stripe publishable key starts with pk_ and holds only letters, digits and underscores")]
+    PublishableKey,
     #[error("the Stripe API base {0:?} is not an http(s) URL")]
     ApiBase(String),
     #[error("the Stripe API base {0} needs TLS, and this build of valet-billing has none")]
@@ -280,6 +302,15 @@ mod tests {
         assert_eq!(format!("{key:?}"), "StripeSecretKey(sk_…)");
         for bad in ["", "pk_test_1", "sk_", "sk_test 1"] {
             assert!(StripeSecretKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_publishable_key_must_look_like_one_and_a_secret_key_is_refused_without_being_echoed() {
+        assert_eq!(StripePublishableKey::parse(" pk_test_abc123 ").unwrap().as_str(), "pk_test_abc123");
+        for wrong in ["sk_test_abc123", "pk_", "pk_test abc", "pk_test_\"><script>"] {
+            let error = StripePublishableKey::parse(wrong).unwrap_err().to_string();
+            assert!(!error.contains("abc"), "{error}");
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use valet_billing::{ChargeLog, GatewayError, PaymentGateway, RefundKey, RefundRequest, Settlement};
+use valet_billing::{CardSetup, ChargeLog, GatewayError, PaymentGateway, RefundKey, RefundRequest, Settlement};
 use valet_garage::{
     AlreadyRegistered, AuditAction, AuditEvent, CameraId, ChargeRequest, ChargeState, Direction, Driver, DriverId,
     ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession,
@@ -36,6 +36,8 @@ pub enum DeskError {
     NotPayable(SessionId, String),
     #[error("session {0} has no successful charge to refund")]
     NothingToRefund(SessionId),
+    #[error("the payment provider has not saved a card: {0}")]
+    CardNotSaved(GatewayError),
     #[error("the payment provider refused the refund: {0}")]
     RefundRefused(GatewayError),
     #[error("no review item {0}")]
@@ -98,6 +100,24 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         };
         let token = self.store().grant_driver_token(driver.id, now).await?;
         Ok(SignedUp { driver, token, session })
+    }
+
+    /// Starts saving a card in the payment provider's own form, before the account exists: the
+    /// driver's browser completes the returned setup with the provider (card details never pass
+    /// through Valet), then [`saved_card`](Self::saved_card) asks the provider what was saved.
+    pub async fn begin_card_setup(&self) -> Result<CardSetup, DeskError> {
+        let gateway = self.biller().gateway();
+        // The customer carries a fresh id only to keep the provider's create idempotent per try;
+        // the account is tied to the card by the token `saved_card` returns, not by this id.
+        let customer =
+            gateway.create_customer(DriverId::from_bytes(self.ids.fresh())).await.map_err(DeskError::CardNotSaved)?;
+        gateway.start_card_setup(&customer).await.map_err(DeskError::CardNotSaved)
+    }
+
+    /// The payment method the driver saved in setup `setup_id`, as the provider reports it: a
+    /// setup the driver has not completed is refused, whatever the browser claims.
+    pub async fn saved_card(&self, setup_id: &str) -> Result<PaymentMethodToken, DeskError> {
+        self.biller().gateway().saved_payment_method(setup_id).await.map_err(DeskError::CardNotSaved)
     }
 
     /// Adds a plate to a driver's account.

@@ -155,8 +155,13 @@ pub struct ChainStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignUp {
     pub plates: Vec<String>,
-    /// The token the payment provider's own card form returned (`pm_…`), never a card number.
-    pub payment_method: String,
+    /// With the ledger gateway: its card token (`pm_card_visa`). Never a card number.
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    /// With Stripe: the id of a card setup from `POST /v1/card-setups` that the driver completed
+    /// in Stripe's own card fields; Valet asks Stripe which card was saved.
+    #[serde(default)]
+    pub card_setup: Option<String>,
     /// The link token shown to an unregistered car at the entry: its stay is charged to this account.
     #[serde(default)]
     pub link: Option<String>,
@@ -210,7 +215,19 @@ pub struct Quote {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PayBody {
-    pub payment_method: String,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub card_setup: Option<String>,
+}
+
+/// A card setup for Stripe's card fields: the app hands `client_secret` and `publishable_key` to
+/// Stripe.js (or a Stripe mobile SDK), then signs up or pays with `card_setup`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardSetupAnswer {
+    pub card_setup: String,
+    pub client_secret: String,
+    pub publishable_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +272,13 @@ pub struct ReviewView {
     pub resolved_by: Option<String>,
     pub resolution: Option<String>,
     pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `POST /v1/review-items/{id}/plate`: the plate as the operator reads it off the camera's image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateCorrectionBody {
+    pub plate: String,
+    pub why: String,
 }
 
 /// `POST /v1/review-items/{id}/decision`.

@@ -115,7 +115,8 @@ fn desk_status(error: &DeskError) -> StatusCode {
         DeskError::Tariff(_) | DeskError::Permit(_) | DeskError::NoSessionToDecide(_) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        DeskError::RefundRefused(e) if e.is_final() => StatusCode::PAYMENT_REQUIRED,
+        DeskError::RefundRefused(e) | DeskError::CardNotSaved(e) if e.is_final() => StatusCode::PAYMENT_REQUIRED,
+        DeskError::CardNotSaved(_) => StatusCode::SERVICE_UNAVAILABLE,
         DeskError::RefundRefused(_) => StatusCode::SERVICE_UNAVAILABLE,
         DeskError::Gate(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -134,6 +135,7 @@ fn desk_code(error: &DeskError) -> &'static str {
         DeskError::NotPayable(..) => "not_payable",
         DeskError::NothingToRefund(_) => "nothing_to_refund",
         DeskError::RefundRefused(_) => "refund_refused",
+        DeskError::CardNotSaved(_) => "card_not_saved",
         DeskError::UnknownReviewItem(_) | DeskError::UnknownSession(_) => "not_found",
         DeskError::AlreadyDecided(_) => "already_decided",
         DeskError::NoSessionToDecide(_) => "no_session_to_decide",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use valet_billing::{StripeConfig, StripeGateway, StripeSecretKey};
+use valet_billing::{StripeConfig, StripeGateway, StripePublishableKey, StripeSecretKey};
 use valet_garage::{Barrier, GateConfig, Money, Tariff};
 use valet_gate::{ConfiguredGateway, GateService, StoreLedger, SystemClock};
 use valet_store::{GarageStore, PlateKey, Store};
@@ -165,6 +165,9 @@ fn gateway(settings: &Settings, garage: &GarageStore) -> anyhow::Result<Configur
             let mut config = StripeConfig::new(StripeSecretKey::parse(key.expose())?);
             if let Some(base) = &settings.stripe_api_base {
                 config.api_base = base.clone();
+            }
+            if let Some(key) = &settings.stripe_publishable_key {
+                StripePublishableKey::parse(key)?;
             }
             ConfiguredGateway::Stripe(StripeGateway::new(config)?)
         }

@@ -55,6 +55,9 @@ struct Inner {
     body_timeout: Duration,
     decode_permits: Semaphore,
     wiring: Wiring,
+    /// Stripe's publishable key when the garage charges through Stripe: the portal then shows
+    /// Stripe's own card fields.
+    card_fields: Option<valet_billing::StripePublishableKey>,
 }
 
 /// Which functions this process runs and how it reaches the others.
@@ -86,6 +89,13 @@ impl AppState {
                 body_timeout: Duration::from_secs(settings.body_timeout_secs),
                 decode_permits: Semaphore::new(settings.decode_concurrency.max(1)),
                 wiring: Wiring::default(),
+                card_fields: match settings.payment_gateway {
+                    settings::GatewayKind::Stripe => settings
+                        .stripe_publishable_key
+                        .as_deref()
+                        .and_then(|key| valet_billing::StripePublishableKey::parse(key).ok()),
+                    settings::GatewayKind::Ledger => None,
+                },
             }),
         }
     }
@@ -119,6 +129,11 @@ impl AppState {
 
     pub fn gate(&self) -> &Gate {
         &self.inner.gate
+    }
+
+    /// The publishable key for Stripe's card fields, when the garage charges through Stripe.
+    pub fn stripe_card_fields(&self) -> Option<&valet_billing::StripePublishableKey> {
+        self.inner.card_fields.as_ref()
     }
 
     pub fn lots(&self) -> &lots::Lots {

@@ -32,6 +32,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_PAYMENT_GATEWAY", "`ledger` (embedded default) or `stripe`"),
     ("VALET_STRIPE_SECRET_KEY", "Stripe secret key (sk_… or rk_…), with the `stripe` gateway"),
     ("VALET_STRIPE_API_BASE", "Stripe API base URL (default https://api.stripe.com)"),
+    (
+        "VALET_STRIPE_PUBLISHABLE_KEY",
+        "Stripe publishable key (pk_…): the portal shows Stripe's own card fields, with the `stripe` gateway",
+    ),
     ("VALET_TARIFF_FILE", "TOML tariff activated on first start (default: the built-in example tariff)"),
     ("VALET_REVIEW_BELOW_CONFIDENCE", "plate reads less sure than this (0..1) are queued for review (default 0.6)"),
     ("VALET_SHOW_FEE_BELOW_MINOR", "exit displays show a fee only below this, in minor units (default 5000)"),
@@ -74,6 +78,8 @@ pub struct Settings {
     pub payment_gateway: GatewayKind,
     pub stripe_secret_key: Option<Secret>,
     pub stripe_api_base: Option<String>,
+    /// Public by design: Stripe.js needs it in the driver's browser.
+    pub stripe_publishable_key: Option<String>,
     pub tariff_file: Option<PathBuf>,
     pub review_below_confidence: f32,
     pub show_fee_below_minor: i64,
@@ -145,6 +151,7 @@ impl Default for Settings {
             payment_gateway: GatewayKind::Ledger,
             stripe_secret_key: None,
             stripe_api_base: None,
+            stripe_publishable_key: None,
             tariff_file: None,
             review_below_confidence: 0.6,
             show_fee_below_minor: 5000,
@@ -208,7 +215,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 27] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -223,6 +230,7 @@ const KEYS: [&str; 26] = [
     "payment_gateway",
     "stripe_secret_key",
     "stripe_api_base",
+    "stripe_publishable_key",
     "tariff_file",
     "review_below_confidence",
     "show_fee_below_minor",

@@ -11,7 +11,9 @@ use valet_store::{SessionFilter, SessionRecord};
 
 use super::{ApiJson, Page};
 use crate::AppState;
-use crate::api::{DriverView, PaidAnswer, PayBody, PlateBody, Quote, SessionView, SignUp, SignedUpAnswer};
+use crate::api::{
+    CardSetupAnswer, DriverView, PaidAnswer, PayBody, PlateBody, Quote, SessionView, SignUp, SignedUpAnswer,
+};
 use crate::auth::AuthedDriver;
 use crate::error::ApiError;
 
@@ -23,7 +25,7 @@ pub async fn sign_up(
     if plates.is_empty() {
         return Err(ApiError::BadRequest("sign up with at least one plate".into()));
     }
-    let method = parse_method(&body.payment_method)?;
+    let method = payment_method(&state, body.payment_method.as_deref(), body.card_setup.as_deref()).await?;
     let link = body.link.as_deref().map(parse_link).transpose()?;
     let signed = state.gate().sign_up(plates, method, link).await?;
     let answer = SignedUpAnswer {
@@ -103,7 +105,9 @@ pub async fn pay(
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Json<PaidAnswer>, ApiError> {
     let gate = state.gate();
-    let handled = gate.pay_by_link(parse_link(&link)?, parse_method(&body.payment_method)?).await?;
+    let link = parse_link(&link)?;
+    let method = payment_method(&state, body.payment_method.as_deref(), body.card_setup.as_deref()).await?;
+    let handled = gate.pay_by_link(link, method).await?;
     let session = match &handled.decision.outcome {
         valet_garage::ExitOutcome::Charge { session, .. }
         | valet_garage::ExitOutcome::NothingOwed { session, .. }
@@ -144,8 +148,38 @@ pub(crate) fn parse_plate(text: &str) -> Result<Plate, ApiError> {
     Plate::parse(text).map_err(|e| ApiError::BadRequest(format!("plate {text:?}: {e}")))
 }
 
-fn parse_method(text: &str) -> Result<PaymentMethodToken, ApiError> {
-    PaymentMethodToken::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+/// Starts a card setup in Stripe's own card fields (`POST /v1/card-setups`); only with the Stripe
+/// gateway and its publishable key configured.
+pub async fn begin_card_setup(State(state): State<AppState>) -> Result<(StatusCode, Json<CardSetupAnswer>), ApiError> {
+    let Some(key) = state.stripe_card_fields() else {
+        return Err(ApiError::Missing("this garage takes no cards through Stripe's fields".into()));
+    };
+    let setup = state.gate().begin_card_setup().await?;
+    let client_secret = setup.client_secret.clone().unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(CardSetupAnswer { card_setup: setup.id, client_secret, publishable_key: key.as_str().to_owned() }),
+    ))
+}
+
+/// The payment method a sign-up or payment brings. With Stripe it must be a completed card setup,
+/// checked with Stripe: a raw `cus_…/pm_…` token could name someone else's card. With the ledger
+/// it is the ledger's card token.
+async fn payment_method(
+    state: &AppState,
+    token: Option<&str>,
+    card_setup: Option<&str>,
+) -> Result<PaymentMethodToken, ApiError> {
+    match (state.gate().biller().gateway().name(), token, card_setup) {
+        ("ledger", Some(token), None) => {
+            PaymentMethodToken::parse(token).map_err(|e| ApiError::BadRequest(e.to_string()))
+        }
+        ("ledger", ..) => Err(ApiError::BadRequest("give payment_method (the ledger's card token)".into())),
+        (_, None, Some(setup)) => Ok(state.gate().saved_card(setup).await?),
+        _ => Err(ApiError::BadRequest(
+            "give card_setup: a card setup from POST /v1/card-setups, completed in Stripe's card fields".into(),
+        )),
+    }
 }
 
 fn parse_link(text: &str) -> Result<LinkToken, ApiError> {

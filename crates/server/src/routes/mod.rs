@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/classify", post(classify::classify).layer(body_limit))
             // Drivers.
             .route("/v1/drivers", post(drivers::sign_up))
+            .route("/v1/card-setups", post(drivers::begin_card_setup))
             .route("/v1/me", get(drivers::me))
             .route("/v1/me/plates", post(drivers::add_plate))
             .route("/v1/me/plates/{plate}", delete(drivers::remove_plate))
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/sessions/{id}/refunds", post(operators::refund))
             .route("/v1/review-items", get(operators::review_items))
             .route("/v1/review-items/{id}/decision", post(operators::decide_review))
+            .route("/v1/review-items/{id}/plate", post(operators::correct_plate))
             .route("/v1/tariff", get(operators::tariff).put(operators::change_tariff))
             .route("/v1/lists", get(operators::lists).post(operators::change_list))
             .route("/v1/permits", get(operators::permits).post(operators::save_permit))

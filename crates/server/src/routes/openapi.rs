@@ -75,9 +75,17 @@ pub const OPERATIONS: &[Operation] = &[
         "post",
         "/v1/drivers",
         Anyone,
-        "Sign up with plates and a payment-method token (never a card number); returns the driver's token once.",
+        "Sign up with plates and a payment method (never a card number); returns the driver's token once.",
         Some("SignUp"),
         (201, "SignedUpAnswer"),
+    ),
+    op(
+        "post",
+        "/v1/card-setups",
+        Anyone,
+        "With Stripe: start saving a card in Stripe's own card fields; sign up or pay with the returned card_setup.",
+        None,
+        (201, "CardSetupAnswer"),
     ),
     op(
         "post",
@@ -162,6 +170,14 @@ pub const OPERATIONS: &[Operation] = &[
         Operator,
         "Decide a review item, optionally marking its session paid or unpaid or repricing it. Audited.",
         Some("ReviewDecisionBody"),
+        (200, "ReviewView"),
+    ),
+    op(
+        "post",
+        "/v1/review-items/{id}/plate",
+        Operator,
+        "Correct a misread plate from the camera's image: the open stay the item was raised over gets it. Audited.",
+        Some("PlateCorrectionBody"),
         (200, "ReviewView"),
     ),
     op("get", "/v1/tariff", Operator, "The active tariff and its version.", None, (200, "TariffView")),
@@ -329,24 +345,38 @@ fn schemas() -> Value {
         },
         "SignUp": {
             "type": "object",
-            "required": ["plates", "payment_method"],
+            "required": ["plates"],
             "properties": {
                 "plates": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
-                "payment_method": { "type": "string", "description": "The payment provider's token, never a card number." },
+                "payment_method": { "type": "string", "description": "Ledger gateway: its card token. Never a card number." },
+                "card_setup": { "type": "string", "description": "Stripe gateway: a completed card setup from POST /v1/card-setups." },
                 "link": { "type": "string", "description": "The link token shown at the entry, to take over the stay in progress." }
             }
         },
         "PlateBody": { "type": "object", "required": ["plate"], "properties": { "plate": { "type": "string" } } },
         "PayBody": {
             "type": "object",
-            "required": ["payment_method"],
-            "properties": { "payment_method": { "type": "string" } }
+            "properties": { "payment_method": { "type": "string" }, "card_setup": { "type": "string" } }
+        },
+        "CardSetupAnswer": {
+            "type": "object",
+            "required": ["card_setup", "client_secret", "publishable_key"],
+            "properties": {
+                "card_setup": { "type": "string" },
+                "client_secret": { "type": "string", "description": "For Stripe.js only; completes the setup." },
+                "publishable_key": { "type": "string" }
+            }
         },
         "Why": { "type": "object", "required": ["why"], "properties": { "why": why() } },
         "RefundBody": {
             "type": "object",
             "required": ["why"],
             "properties": { "amount_minor": { "type": "integer", "minimum": 1 }, "why": why() }
+        },
+        "PlateCorrectionBody": {
+            "type": "object",
+            "required": ["plate", "why"],
+            "properties": { "plate": { "type": "string" }, "why": why() }
         },
         "ReviewDecisionBody": {
             "type": "object",

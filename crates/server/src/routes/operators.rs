@@ -14,8 +14,8 @@ use super::drivers::{parse_plate, session_view};
 use super::{ApiJson, Page};
 use crate::AppState;
 use crate::api::{
-    ListChangeBody, PermitBody, RefundBody, RefundView, ReviewDecisionBody, ReviewView, SessionDecision, SessionView,
-    TariffChangeBody, TariffView, Why,
+    ListChangeBody, PermitBody, PlateCorrectionBody, RefundBody, RefundView, ReviewDecisionBody, ReviewView,
+    SessionDecision, SessionView, TariffChangeBody, TariffView, Why,
 };
 use crate::auth::{AuthedAdmin, AuthedOperator};
 use crate::error::ApiError;
@@ -129,6 +129,18 @@ pub async fn decide_review(
     let item = gate
         .decide_review(ReviewItemId(id), decision, body.resolution.trim(), operator.id(), reason(&body.why)?)
         .await?;
+    Ok(Json(review_view(item)))
+}
+
+/// The operator read the plate off the camera's image: the stay the item was raised over gets it.
+pub async fn correct_plate(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<PlateCorrectionBody>,
+) -> Result<Json<ReviewView>, ApiError> {
+    let plate = parse_plate(&body.plate)?;
+    let item = state.gate().correct_plate(ReviewItemId(id), plate, operator.id(), reason(&body.why)?).await?;
     Ok(Json(review_view(item)))
 }
 

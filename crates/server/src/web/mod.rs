@@ -45,10 +45,15 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/lists", post(dashboard::change_list))
         .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(dashboard::frame))
         .route("/assets/valet.css", get(stylesheet))
+        .route("/assets/card.js", get(card_script))
 }
 
 async fn stylesheet() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("valet.css"))
+}
+
+async fn card_script() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("card.js"))
 }
 
 /// The page shell: title, stylesheet, a skip link and the content.

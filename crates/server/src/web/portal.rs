@@ -25,22 +25,117 @@ fn nav(signed_in: bool) -> Markup {
     }
 }
 
-/// The card field. With the ledger gateway (the embedded default) it is the ledger's test card;
-/// with Stripe, card details go only to Stripe's own fields, which this build does not embed, so
-/// the page says so instead of asking for a card number.
+/// How a driver gives a payment method in a form.
+enum CardEntry {
+    /// The ledger gateway (the embedded default): its test card, picked in the form itself.
+    Ledger,
+    /// Stripe: a second step shows Stripe's own card fields ([`card_step`]); the card number goes
+    /// from the browser to Stripe, and the form posts only the setup's id.
+    Stripe,
+    /// Stripe without a publishable key: no card fields can be shown here.
+    Unavailable,
+}
+
+fn card_entry(state: &AppState) -> CardEntry {
+    match (state.gate().biller().gateway().name(), state.stripe_card_fields()) {
+        ("ledger", _) => CardEntry::Ledger,
+        (_, Some(_)) => CardEntry::Stripe,
+        (_, None) => CardEntry::Unavailable,
+    }
+}
+
 fn payment_field(state: &AppState) -> Markup {
-    match state.gate().biller().gateway().name() {
-        "ledger" => html! {
+    match card_entry(state) {
+        CardEntry::Ledger => html! {
             label for="payment_method" { "Payment method" }
             select #payment_method name="payment_method" {
                 option value=(LEDGER_CARD) { "Garage ledger (test card, no real money)" }
             }
         },
-        _ => html! {
+        CardEntry::Stripe => html! {
+            p.notice { "Next: your card, in Stripe's own secure form. Valet never sees the card number." }
+        },
+        CardEntry::Unavailable => html! {
             p.notice { "Card payments go through the payment provider's own page; ask the attendant for the link." }
-            input type="hidden" name="payment_method" value="";
         },
     }
+}
+
+/// The payment method a portal form brings: the ledger's card, or the card the driver saved in
+/// Stripe's fields, as Stripe reports it (never what the browser claims).
+async fn submitted_method(
+    state: &AppState,
+    payment_method: &str,
+    setup_intent: &str,
+) -> Result<PaymentMethodToken, String> {
+    match card_entry(state) {
+        CardEntry::Ledger => PaymentMethodToken::parse(payment_method).map_err(|e| format!("No payment method: {e}.")),
+        CardEntry::Stripe => {
+            state.gate().saved_card(setup_intent).await.map_err(|e| format!("Your card was not saved: {e}."))
+        }
+        CardEntry::Unavailable => Err("Card payments are not set up on this site; ask the attendant.".to_owned()),
+    }
+}
+
+/// The second step with Stripe: a card setup is started with Stripe, and the page shows Stripe's
+/// card fields in a form that posts `fields` again to `action`, with the setup's id added.
+async fn card_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+    fields: &[(&str, &str)],
+    button: &str,
+) -> Response {
+    let Some(key) = state.stripe_card_fields() else {
+        return failed(headers, "Not signed up", "Card payments are not set up on this site.".into());
+    };
+    let setup = match state.gate().begin_card_setup().await {
+        Ok(setup) => setup,
+        Err(e) => {
+            return failed(
+                headers,
+                "Card form unavailable",
+                format!("The payment provider cannot take a card right now: {e}. Try again in a minute."),
+            );
+        }
+    };
+    let secret = setup.client_secret.as_deref().unwrap_or_default();
+    let mut response = respond(headers, StatusCode::OK, |csrf| {
+        page(
+            "Your card",
+            nav(false),
+            html! {
+                form.card method="post" action=(action) data-stripe-key=(key.as_str()) data-client-secret=(secret) {
+                    (csrf_field(csrf))
+                    @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                    input type="hidden" name="setup_intent" value=(setup.id);
+                    label for="card-element" { "Card" }
+                    div #card-element {}
+                    p #card-errors role="alert" {}
+                    noscript { p.error { "Stripe's card form needs JavaScript." } }
+                    button type="submit" { (button) }
+                }
+                script src="https://js.stripe.com/v3/" {}
+                script src="/assets/card.js" {}
+            },
+        )
+    });
+    // The setup's client secret lets anyone holding it complete the setup: keep it out of caches.
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
+    respond(headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+        page(
+            title,
+            nav(false),
+            html! {
+                p.error role="alert" { (message) }
+                p { a href="/" { "Back" } }
+            },
+        )
+    })
 }
 
 async fn signed_in_driver(state: &AppState, headers: &HeaderMap) -> Option<Driver> {
@@ -84,7 +179,11 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
 #[derive(Debug, Deserialize)]
 pub struct SignUpForm {
     plates: String,
+    #[serde(default)]
     payment_method: String,
+    /// Stripe's setup, once the driver has entered a card in Stripe's fields.
+    #[serde(default)]
+    setup_intent: String,
     #[serde(default)]
     csrf: String,
 }
@@ -95,11 +194,16 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
     }
     let plates: Result<Vec<Plate>, _> =
         form.plates.split(',').map(str::trim).filter(|p| !p.is_empty()).map(Plate::parse).collect();
-    let result = match (plates, PaymentMethodToken::parse(&form.payment_method)) {
-        (Ok(plates), _) if plates.is_empty() => Err("Enter at least one plate.".to_owned()),
-        (Err(e), _) => Err(format!("That plate cannot be read: {e}.")),
-        (_, Err(e)) => Err(format!("No payment method: {e}.")),
-        (Ok(plates), Ok(method)) => state.gate().sign_up(plates, method, None).await.map_err(|e| e.to_string()),
+    let result = match plates {
+        Ok(plates) if plates.is_empty() => Err("Enter at least one plate.".to_owned()),
+        Err(e) => Err(format!("That plate cannot be read: {e}.")),
+        Ok(_) if matches!(card_entry(&state), CardEntry::Stripe) && form.setup_intent.is_empty() => {
+            return card_step(&state, &headers, "/signup", &[("plates", &form.plates)], "Save card and sign up").await;
+        }
+        Ok(plates) => match submitted_method(&state, &form.payment_method, &form.setup_intent).await {
+            Ok(method) => state.gate().sign_up(plates, method, None).await.map_err(|e| e.to_string()),
+            Err(message) => Err(message),
+        },
     };
     match result {
         Ok(signed) => {
@@ -108,16 +212,7 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
             set_cookie(&mut response, DRIVER_COOKIE, signed.token.expose(), "/", Some(365 * 24 * 3600));
             response
         }
-        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
-            page(
-                "Sign-up failed",
-                nav(false),
-                html! {
-                    p.error role="alert" { (message) }
-                    p { a href="/" { "Back" } }
-                },
-            )
-        }),
+        Err(message) => failed(&headers, "Sign-up failed", message),
     }
 }
 
@@ -313,7 +408,10 @@ pub async fn quote(State(state): State<AppState>, headers: HeaderMap, Path(link)
 
 #[derive(Debug, Deserialize)]
 pub struct PayForm {
+    #[serde(default)]
     payment_method: String,
+    #[serde(default)]
+    setup_intent: String,
     #[serde(default)]
     csrf: String,
 }
@@ -328,9 +426,15 @@ pub async fn pay(
         return refused_csrf();
     }
     let gate = state.gate();
-    let paid = match (LinkToken::parse(&link), PaymentMethodToken::parse(&form.payment_method)) {
-        (Ok(link), Ok(method)) => gate.pay_by_link(link, method).await.map_err(|e| e.to_string()),
-        _ => Err("This link or payment method is not valid.".to_owned()),
+    let paid = match LinkToken::parse(&link) {
+        Err(_) => Err("This link is not valid.".to_owned()),
+        Ok(_) if matches!(card_entry(&state), CardEntry::Stripe) && form.setup_intent.is_empty() => {
+            return card_step(&state, &headers, &format!("/pay/{link}"), &[], "Save card and pay").await;
+        }
+        Ok(link) => match submitted_method(&state, &form.payment_method, &form.setup_intent).await {
+            Ok(method) => gate.pay_by_link(link, method).await.map_err(|e| e.to_string()),
+            Err(message) => Err(message),
+        },
     };
     let minutes = gate.config().leave_within_minutes;
     match paid {

@@ -284,3 +284,35 @@ async fn an_operator_runs_the_day_but_only_an_admin_changes_the_rules() {
     let (status, _) = app.call(app.json("GET", "/v1/review-items", &app.key, Value::Null)).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn an_operator_corrects_a_misread_entry_plate_and_the_stay_follows_the_plate() {
+    let app = spawn_app().await;
+    let misread = json!({ "camera": "entry-1", "direction": "entry", "text": "AB123C0", "confidence": 0.3 });
+    let (status, entry) = app.call(app.json("POST", "/v1/plate-reads", &app.key, misread)).await;
+    assert_eq!(status, 200, "{entry}");
+    let item = entry["review_items"][0].as_i64().expect("an unsure read is reviewed");
+    let path = format!("/v1/review-items/{item}/plate");
+
+    let (status, body) = app.operator("POST", &path, json!({ "plate": "!!", "why": "read off the image" })).await;
+    assert_eq!(status, 400, "an unreadable correction is refused: {body}");
+    let (status, body) = app.call(app.json("POST", &path, &app.key, json!({ "plate": "AB123CD", "why": "x" }))).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("wrong_role")), "a camera's key corrects nothing: {body}");
+
+    let (status, corrected) =
+        app.operator("POST", &path, json!({ "plate": "AB123CD", "why": "read off the image" })).await;
+    assert_eq!(status, 200, "{corrected}");
+    assert_eq!(corrected["resolved_by"], "alice", "{corrected}");
+    let (status, again) = app.operator("POST", &path, json!({ "plate": "AB123CD", "why": "twice" })).await;
+    assert_eq!((status, again["error"].as_str()), (409, Some("already_decided")), "{again}");
+
+    // The exit reads the real plate and finds the stay under it (inside the free minutes: nothing owed).
+    let (_, out) = app.read("exit", "AB123CD").await;
+    assert_eq!(
+        (out["outcome"].as_str(), &out["session"]),
+        (Some("nothing_owed"), &corrected["item"]["session"]),
+        "{out}"
+    );
+    let (_, audit) = app.operator("GET", "/v1/audit", Value::Null).await;
+    assert!(audit.to_string().contains("plate_corrected"), "{audit}");
+}

@@ -7,3 +7,4 @@ mod garage;
 mod helpers;
 mod lots;
 mod routes;
+mod stripe;
