@@ -16,7 +16,7 @@ fn no_grace_tariff() -> Value {
 
 impl TestApp {
     /// Entries are read 50 minutes ago, exits now (the server's clock).
-    async fn read(&self, direction: &str, plate: &str) -> (u16, Value) {
+    pub(crate) async fn read(&self, direction: &str, plate: &str) -> (u16, Value) {
         let mut body =
             json!({ "camera": format!("{direction}-1"), "direction": direction, "text": plate, "confidence": 0.98 });
         if direction == "entry" {
@@ -25,11 +25,11 @@ impl TestApp {
         self.call(self.json("POST", "/v1/plate-reads", &self.key, body)).await
     }
 
-    async fn operator(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn operator(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         self.call(self.json(method, path, &self.operator, body)).await
     }
 
-    async fn charge_from_the_first_minute(&self) {
+    pub(crate) async fn charge_from_the_first_minute(&self) {
         let (status, body) =
             self.operator("PUT", "/v1/tariff", json!({ "tariff": no_grace_tariff(), "why": "test: no grace" })).await;
         assert_eq!(status, 200, "{body}");

@@ -146,3 +146,26 @@ async fn without_a_publishable_key_no_card_setup_starts_and_a_secret_key_in_its_
     let error = valet_server::garage::open(&pasted_secret, &store).await.unwrap_err().to_string();
     assert!(error.contains("publishable key") && !error.contains("standin"), "{error}");
 }
+
+#[tokio::test]
+async fn a_driver_without_an_account_pays_by_link_with_a_card_saved_in_stripes_fields() {
+    let stripe = StripeStandin::start().await;
+    let app = spawn_app_with(stripe_settings(&stripe, Some(PUBLISHABLE_KEY))).await;
+    app.charge_from_the_first_minute().await;
+    app.read("entry", "KL555MN").await;
+    let (_, held) = app.read("exit", "KL555MN").await;
+    let link = held["link"].as_str().expect("an unregistered car pays by plate").to_owned();
+    let path = format!("/pay/{link}");
+
+    let html = text(post_form(&app, &path, &[]).await).await;
+    assert!(html.contains(&format!("action=\"{path}\"")) && html.contains("data-client-secret=\"seti_"), "{html}");
+    let setup = hidden(&html, "setup_intent");
+    assert!(stripe.succeeded_payment_intents().is_empty(), "nothing is charged before a card is saved");
+
+    stripe.complete_card_setup(&setup, "pm_card_visa");
+    let paid = post_form(&app, &path, &[("setup_intent", &setup)]).await;
+    assert_eq!(paid.status(), 200);
+    let html = text(paid).await;
+    assert!(html.contains("Receipt: KL•••MN, €3.00"), "the receipt masks the plate: {html}");
+    assert_eq!(stripe.succeeded_payment_intents().iter().map(|(_, minor)| *minor).collect::<Vec<_>>(), [300]);
+}
