@@ -71,7 +71,8 @@ pub struct Availability {
 /// read, a tailgater), so signs show the bays' count; the gap is reported for the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Reconciliation {
-    /// Occupied spaces the bay cameras see.
+    /// Occupied spaces the bay cameras see, over every lot of the garage: the gates guard them all,
+    /// so one lot's bays alone would be compared with cars parked elsewhere.
     pub bays_occupied: u32,
     /// Sessions opened at an entry and not yet closed at an exit.
     pub gate_inside: u32,
@@ -114,6 +115,12 @@ impl Lots {
 
     pub fn get(&self, id: &str) -> Option<&Arc<LiveLot>> {
         self.by_id.get(id)
+    }
+
+    /// Occupied spaces over every lot, once each lot has read a frame: until then part of the
+    /// garage is unseen, and there is no bay count to set beside the gates'.
+    pub fn garage_bays_occupied(&self) -> Option<u32> {
+        self.by_id.values().map(|lot| lot.availability()).map(|a| a.at.map(|_| a.counts.lot.occupied)).sum()
     }
 
     /// Resumes every lot from its history: each camera's last recorded frame sets its spaces'
@@ -240,5 +247,48 @@ fn change_view(change: &StateChange) -> ChangeView {
         from: change.from.map(|s| s.as_str()),
         to: change.to.as_str(),
         confidence: change.confidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valet_lot::{FrameReading, LotId, SpaceReading};
+
+    fn lot(id: &str, spaces: usize) -> Layout {
+        let mut layout = valet_lot::synthetic::grid_layout(spaces, 640, 480);
+        layout.id = LotId::new(id);
+        layout
+    }
+
+    /// Every space of `lot` read with the same probability.
+    fn read(lots: &Lots, id: &str, p_occupied: f32) {
+        let lot = lots.get(id).unwrap();
+        let layout = lot.reader.layout();
+        let reading = FrameReading {
+            camera: layout.cameras[0].id.clone(),
+            spaces: layout.spaces.iter().map(|s| SpaceReading { space: s.id.clone(), p_occupied }).collect(),
+            warnings: Vec::new(),
+            warp_ms: 0.0,
+            model_ms: 0.0,
+        };
+        lot.apply(layout.cameras[0].id.as_str(), &reading, Utc::now());
+    }
+
+    #[test]
+    fn the_garage_bay_count_waits_for_every_lot_and_then_adds_them_up() {
+        let classifier = Arc::new(OccupancyClassifier::bundled().unwrap());
+        let mut lots = Lots::default();
+        lots.insert(lot("level-1", 6), Arc::clone(&classifier));
+        lots.insert(lot("level-2", 4), classifier);
+        assert_eq!(lots.garage_bays_occupied(), None, "no lot read yet");
+        read(&lots, "level-1", 0.99);
+        assert_eq!(lots.garage_bays_occupied(), None, "level 2 is still unseen");
+        read(&lots, "level-2", 0.99);
+        assert_eq!(lots.garage_bays_occupied(), Some(10));
+        read(&lots, "level-2", 0.01);
+        read(&lots, "level-2", 0.01);
+        read(&lots, "level-2", 0.01);
+        assert_eq!(lots.garage_bays_occupied(), Some(6), "level 2 emptied (after the smoothing)");
     }
 }

@@ -48,16 +48,15 @@ pub async fn post_frame(
     .await
 }
 
-/// With the gates' balance beside the bays' count once a frame has been read (the lot is taken
-/// to be the garage the gates guard).
+/// With the gates' balance beside the garage's bay count once every lot has read a frame.
 pub async fn availability(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Availability>, ApiError> {
     let mut availability = live_lot(&state, &id)?.availability();
-    if availability.at.is_some() {
+    if let Some(bays_occupied) = state.lots().garage_bays_occupied() {
         let inside = state.gate().store().open_session_count().await?;
-        availability.reconciliation = Some(Reconciliation::new(availability.counts.lot.occupied, inside));
+        availability.reconciliation = Some(Reconciliation::new(bays_occupied, inside));
     }
     Ok(Json(availability))
 }
