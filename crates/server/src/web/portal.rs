@@ -7,6 +7,7 @@ use axum::response::Response;
 use chrono::Utc;
 use maud::{Markup, html};
 use serde::Deserialize;
+use valet_billing::StripePublishableKey;
 use valet_garage::{Driver, LinkToken, Payer, PaymentMethodToken, Plate};
 use valet_store::SessionFilter;
 
@@ -26,20 +27,20 @@ fn nav(signed_in: bool) -> Markup {
 }
 
 /// How a driver gives a payment method in a form.
-enum CardEntry {
+enum CardEntry<'a> {
     /// The ledger gateway (the embedded default): its test card, picked in the form itself.
     Ledger,
     /// Stripe: a second step shows Stripe's own card fields ([`card_step`]); the card number goes
     /// from the browser to Stripe, and the form posts only the setup's id.
-    Stripe,
+    Stripe(&'a StripePublishableKey),
     /// Stripe without a publishable key: no card fields can be shown here.
     Unavailable,
 }
 
-fn card_entry(state: &AppState) -> CardEntry {
+fn card_entry(state: &AppState) -> CardEntry<'_> {
     match (state.gate().biller().gateway().name(), state.stripe_card_fields()) {
         ("ledger", _) => CardEntry::Ledger,
-        (_, Some(_)) => CardEntry::Stripe,
+        (_, Some(key)) => CardEntry::Stripe(key),
         (_, None) => CardEntry::Unavailable,
     }
 }
@@ -52,7 +53,7 @@ fn payment_field(state: &AppState) -> Markup {
                 option value=(LEDGER_CARD) { "Garage ledger (test card, no real money)" }
             }
         },
-        CardEntry::Stripe => html! {
+        CardEntry::Stripe(_) => html! {
             p.notice { "Next: your card, in Stripe's own secure form. Valet never sees the card number." }
         },
         CardEntry::Unavailable => html! {
@@ -70,7 +71,7 @@ async fn submitted_method(
 ) -> Result<PaymentMethodToken, String> {
     match card_entry(state) {
         CardEntry::Ledger => PaymentMethodToken::parse(payment_method).map_err(|e| format!("No payment method: {e}.")),
-        CardEntry::Stripe => {
+        CardEntry::Stripe(_) => {
             state.gate().saved_card(setup_intent).await.map_err(|e| format!("Your card was not saved: {e}."))
         }
         CardEntry::Unavailable => Err("Card payments are not set up on this site; ask the attendant.".to_owned()),
@@ -81,14 +82,12 @@ async fn submitted_method(
 /// card fields in a form that posts `fields` again to `action`, with the setup's id added.
 async fn card_step(
     state: &AppState,
+    key: &StripePublishableKey,
     headers: &HeaderMap,
     action: &str,
     fields: &[(&str, &str)],
     button: &str,
 ) -> Response {
-    let Some(key) = state.stripe_card_fields() else {
-        return failed(headers, "Not signed up", "Card payments are not set up on this site.".into());
-    };
     let setup = match state.gate().begin_card_setup().await {
         Ok(setup) => setup,
         Err(e) => {
@@ -194,12 +193,15 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
     }
     let plates: Result<Vec<Plate>, _> =
         form.plates.split(',').map(str::trim).filter(|p| !p.is_empty()).map(Plate::parse).collect();
+    if let (Ok(read), CardEntry::Stripe(key)) = (&plates, card_entry(&state))
+        && !read.is_empty()
+        && form.setup_intent.is_empty()
+    {
+        return card_step(&state, key, &headers, "/signup", &[("plates", &form.plates)], "Save card and sign up").await;
+    }
     let result = match plates {
         Ok(plates) if plates.is_empty() => Err("Enter at least one plate.".to_owned()),
         Err(e) => Err(format!("That plate cannot be read: {e}.")),
-        Ok(_) if matches!(card_entry(&state), CardEntry::Stripe) && form.setup_intent.is_empty() => {
-            return card_step(&state, &headers, "/signup", &[("plates", &form.plates)], "Save card and sign up").await;
-        }
         Ok(plates) => match submitted_method(&state, &form.payment_method, &form.setup_intent).await {
             Ok(method) => state.gate().sign_up(plates, method, None).await.map_err(|e| e.to_string()),
             Err(message) => Err(message),
@@ -426,11 +428,13 @@ pub async fn pay(
         return refused_csrf();
     }
     let gate = state.gate();
+    if let (Ok(_), CardEntry::Stripe(key)) = (LinkToken::parse(&link), card_entry(&state))
+        && form.setup_intent.is_empty()
+    {
+        return card_step(&state, key, &headers, &format!("/pay/{link}"), &[], "Save card and pay").await;
+    }
     let paid = match LinkToken::parse(&link) {
         Err(_) => Err("This link is not valid.".to_owned()),
-        Ok(_) if matches!(card_entry(&state), CardEntry::Stripe) && form.setup_intent.is_empty() => {
-            return card_step(&state, &headers, &format!("/pay/{link}"), &[], "Save card and pay").await;
-        }
         Ok(link) => match submitted_method(&state, &form.payment_method, &form.setup_intent).await {
             Ok(method) => gate.pay_by_link(link, method).await.map_err(|e| e.to_string()),
             Err(message) => Err(message),
