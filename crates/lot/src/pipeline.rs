@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use image::RgbImage;
+use rayon::prelude::*;
 use valet_occupancy::{ClassifyError, OccupancyClassifier};
 
 use crate::layout::{CameraId, Layout, SpaceId};
@@ -59,6 +60,14 @@ pub struct CameraPlan {
     pub spaces: Vec<(SpaceId, SamplingMap)>,
     /// Set when the frame size differs from the layout's (same aspect).
     pub rescaled: Option<String>,
+}
+
+impl CameraPlan {
+    /// Every space warped from `frame`, in layout order. Spaces are independent, so they are
+    /// spread over rayon's pool (the one the classifier's engine runs on, idle during the warp).
+    fn warp_all(&self, frame: &RgbImage) -> Vec<RgbImage> {
+        self.spaces.par_iter().map(|(_, map)| map.warp(frame)).collect()
+    }
 }
 
 /// Reads whole frames of a lot's cameras with one classifier.
@@ -140,14 +149,14 @@ impl LotReader {
     /// Every space of `camera` warped from `frame`, in layout order, ready for the classifier.
     pub fn patches(&self, camera: &CameraId, frame: &RgbImage) -> Result<Vec<RgbImage>, FrameError> {
         let plan = self.plan(camera, frame.width(), frame.height())?;
-        Ok(plan.spaces.iter().map(|(_, map)| map.warp(frame)).collect())
+        Ok(plan.warp_all(frame))
     }
 
     /// Reads one frame of `camera`: warp, one batched inference, a probability per space.
     pub fn read(&self, camera: &CameraId, frame: &RgbImage) -> Result<FrameReading, FrameError> {
         let plan = self.plan(camera, frame.width(), frame.height())?;
         let t = Instant::now();
-        let patches: Vec<RgbImage> = plan.spaces.iter().map(|(_, map)| map.warp(frame)).collect();
+        let patches = plan.warp_all(frame);
         let warp_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let verdicts = self.classifier.classify(&patches)?;
