@@ -675,6 +675,11 @@ def main():
     ap.add_argument("--preview", help="write a PNG grid of one augmented batch and exit")
     ap.add_argument("--init", help="start from this checkpoint (e.g. models/occupancy.pt) instead of random weights")
     ap.add_argument("--load", help="load DIR/occupancy.pt instead of training")
+    ap.add_argument("--distill", type=float, default=0.0,
+                    help="weight of the teacher's soft labels (0 = off): the teacher is --teacher (default --init) averaged "
+                         "over the 8 flips/rotations of each batch, an ensemble distilled into one net of the same cost")
+    ap.add_argument("--teacher", help="teacher checkpoint for --distill (default: --init)")
+    ap.add_argument("--teacher-inset", type=float, default=1.0, help="also average the teacher over this inset view (< 1)")
     ap.add_argument("--soup", nargs="+", help="average these checkpoints (same init) instead of training")
     ap.add_argument("--soup-base", help="with --soup: interpolate from this checkpoint towards the soup (WiSE-FT style)")
     ap.add_argument("--soup-alpha", type=float, default=1.0, help="with --soup-base: base + alpha * (soup - base)")
@@ -754,8 +759,32 @@ def main():
         export(model, ck, args, data, masks, train_idx, proxy)
 
 
+def dihedral_views(x):
+    """The 8 flips/rotations of a batch [B,C,S,S]."""
+    r = [x, x.rot90(1, (2, 3)), x.rot90(2, (2, 3)), x.rot90(3, (2, 3))]
+    return r + [v.flip(3) for v in r]
+
+
+def teacher_probs(teacher, x, inset):
+    """The teacher's p(free), p(occupied) averaged over the dihedral views (and an inset view of each when < 1)."""
+    with torch.no_grad():
+        views = dihedral_views(x)
+        if inset < 1:
+            S = x.shape[-1]
+            m = round(S * (1 - inset) / 2)
+            inner = F.interpolate(x[..., m:S - m, m:S - m], size=(S, S), mode="bilinear", antialias=True, align_corners=False)
+            views += dihedral_views(inner)
+        return torch.stack([torch.softmax(teacher(v), 1) for v in views]).mean(0)
+
+
 def train(model, data, train_idx, labels_all, size, g, rng, args, dev, ext, proxy):
     model.to(dev)
+    teacher = None
+    if args.distill > 0:
+        tck = torch.load(args.teacher or args.init, map_location="cpu")
+        teacher = occ.OccNet(tck["size"], tuple(tck["width"]))
+        teacher.load_state_dict(tck["state_dict"])
+        teacher.to(dev).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     budget = args.minutes * 60
     steps = 30 if args.quick else args.steps
@@ -781,6 +810,10 @@ def train(model, data, train_idx, labels_all, size, g, rng, args, dev, ext, prox
         out = model(x)
         cnt = torch.bincount(y, minlength=2).float().clamp(min=1)
         loss = F.cross_entropy(out, y, weight=cnt.sum() / (2 * cnt), label_smoothing=0.05)
+        if teacher is not None:
+            soft = teacher_probs(teacher, x, args.teacher_inset)
+            kl = F.kl_div(F.log_softmax(out, 1), soft, reduction="batchmean")
+            loss = (1 - args.distill) * loss + args.distill * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

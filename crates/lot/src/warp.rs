@@ -23,10 +23,11 @@ pub enum WarpMode {
 }
 
 impl Default for WarpMode {
-    /// `Direct { supersample: 2 }`: on pklot-padova (1,200 spaces, bundled model of 2026-11-26) it
-    /// scored the same as `Via { side: 150 }` (92.92 %; `Direct` with 1 or 3 samples: 92.75 and
-    /// 92.83 %) at about a third of the warp cost and no resize. `tests/lot/data.rs` prints all
-    /// four, to re-check when the model changes.
+    /// `Direct { supersample: 2 }`: on pklot-padova (1,200 spaces, bundled model of sweep 4) it
+    /// scores 93.83 % against `Via { side: 150 }`'s 94.08 % (`Direct` with 1 or 3 samples: 93.83
+    /// and 93.92 %), 3 spaces apart, at about a third of the warp cost and no resize (the model
+    /// before scored 92.92 % both ways). `tests/lot/data.rs` prints all four, to re-check when
+    /// the model changes.
     fn default() -> WarpMode {
         WarpMode::Direct { supersample: 2 }
     }
