@@ -372,6 +372,14 @@ fn eval_lot_scores_pklot_padova_frames_and_ends_with_json() {
     for row in ["accuracy", "precision", "confusion", "ms per frame", "sequence5"] {
         assert!(stdout.contains(row), "{row} missing");
     }
+    // The misread spaces account for at most every error, each within its frames, most first.
+    let worst = last["most_misread"].as_array().unwrap();
+    let wrong: Vec<u64> = worst.iter().map(|w| w["wrong"].as_u64().unwrap()).collect();
+    let counts = &last["confusion"]["counts"];
+    let errors = counts[0][1].as_u64().unwrap() + counts[1][0].as_u64().unwrap();
+    assert!(worst.len() <= 10 && stdout.contains("misread most often") != worst.is_empty(), "{stdout}");
+    assert!(wrong.windows(2).all(|w| w[0] >= w[1]) && wrong.iter().sum::<u64>() <= errors, "{stdout}");
+    assert!(worst.iter().all(|w| w["wrong"].as_u64() <= w["frames"].as_u64() && w["frames"] == 30), "{stdout}");
 }
 
 #[test]

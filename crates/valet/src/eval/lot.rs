@@ -1,5 +1,6 @@
 //! `valet eval lot DIR`: whole labelled frames through decode → warp → classify, scored per space:
-//! accuracy, per-class precision/recall, confusion matrix, per-folder accuracy, ms per frame.
+//! accuracy, per-class precision/recall, confusion matrix, per-folder accuracy, the spaces misread
+//! most often, ms per frame.
 //!
 //! DIR holds PKLot-layout frames: each `NAME.xml` (PKLot XML with `occupied` flags) beside its
 //! `NAME.jpg`/`.png`, or in a `bounding_boxes/` folder whose sibling `frames/` holds the image (as
@@ -17,7 +18,7 @@ use valet_imaging::DecodeLimits;
 
 use super::pct;
 use valet_lot::import::{PKLOT_FRAME, pklot};
-use valet_lot::{CameraId, Layout, LotReader, WarpMode};
+use valet_lot::{CameraId, Layout, LotReader, SpaceId, WarpMode};
 use valet_occupancy::{Confusion, OccupancyClassifier, SpaceState};
 
 #[derive(Debug, clap::Args)]
@@ -26,6 +27,9 @@ pub struct LotArgs {
     /// How spaces are warped to the model input: via[:SIDE] or direct[:SAMPLES].
     #[arg(long, value_parser = crate::lot::parse_warp, default_value = "direct:2")]
     warp: WarpMode,
+    /// How many of the spaces misread most often to list (those misread at least twice).
+    #[arg(long, default_value_t = 10)]
+    worst: usize,
     /// The last line is one JSON object with n, frames, accuracy, ms_per_frame and the rest.
     #[arg(long)]
     json: bool,
@@ -44,6 +48,9 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     let mut readers: Vec<LotReader> = Vec::new();
     let mut confusion = Confusion::default();
     let mut per_folder: BTreeMap<String, Confusion> = BTreeMap::new();
+    // Keyed by (layout, space): a camera's systematic misreads (one bay's worn paint, a kerb)
+    // show up here as the same space wrong frame after frame.
+    let mut per_space: BTreeMap<(usize, SpaceId), SpaceTally> = BTreeMap::new();
     let (mut frames, mut decode_ms, mut pipeline_ms, mut warp_ms, mut model_ms) = (0usize, 0.0, 0.0, 0.0, 0.0);
     let mut skipped = Vec::new();
     for xml_path in &xmls {
@@ -69,7 +76,8 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
             }
         };
         decode_ms += t.elapsed().as_secs_f64() * 1e3;
-        let reader = reader_for(&mut readers, &labelled.layout, &classifier, args.warp);
+        let layout = reader_for(&mut readers, &labelled.layout, &classifier, args.warp);
+        let reader = &readers[layout];
         // Sampling maps are built once per layout and frame size, outside the per-frame time.
         reader.plan(&camera, frame.width(), frame.height())?;
         let t = Instant::now();
@@ -85,6 +93,10 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
             let predicted = if r.p_occupied >= 0.5 { SpaceState::Occupied } else { SpaceState::Free };
             confusion.add(truth, predicted);
             per_folder.entry(folder.clone()).or_default().add(truth, predicted);
+            let tally = per_space.entry((layout, space.clone())).or_default();
+            tally.frames += 1;
+            tally.occupied += usize::from(*occupied);
+            tally.wrong += usize::from(truth != predicted);
         }
     }
 
@@ -109,6 +121,15 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     super::print_confusion(&confusion);
     for (folder, c) in &per_folder {
         println!("  {folder:<20} {:>5} spaces  accuracy {}", c.total(), pct(c.accuracy()));
+    }
+    let worst = most_misread(&per_space, args.worst);
+    if !worst.is_empty() {
+        println!("spaces misread most often:");
+    }
+    for ((layout, space), t) in &worst {
+        let name =
+            if readers.len() > 1 { format!("layout {} space {space}", layout + 1) } else { format!("space {space}") };
+        println!("  {name:<20} wrong in {:>3} of {:>3} frames (occupied in {} of them)", t.wrong, t.frames, t.occupied);
     }
     println!(
         "ms per frame: {ms_per_frame:.2} (warp {:.2} + model {:.2}, one batch per frame); decode {:.2} separately",
@@ -135,6 +156,9 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
                 "free": free,
                 "confusion": { "rows": "truth", "columns": "predicted", "order": ["free", "occupied"], "counts": confusion.counts },
                 "per_folder": folders,
+                "most_misread": worst.iter().map(|((layout, space), t)| json!({
+                    "layout": layout + 1, "space": space, "wrong": t.wrong, "frames": t.frames, "occupied": t.occupied,
+                })).collect::<Vec<_>>(),
                 "skipped": skipped.len(),
             })
         );
@@ -142,21 +166,38 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A reader for this layout: the one already built for the same geometry, or a new one.
-fn reader_for<'a>(
-    readers: &'a mut Vec<LotReader>,
+/// One space of one layout over every frame that labels it.
+#[derive(Debug, Default)]
+struct SpaceTally {
+    frames: usize,
+    wrong: usize,
+    /// Frames in which the space is labelled occupied.
+    occupied: usize,
+}
+
+/// The `limit` spaces misread in the most frames (at least two), most first, then by layout and id.
+fn most_misread(
+    per_space: &BTreeMap<(usize, SpaceId), SpaceTally>,
+    limit: usize,
+) -> Vec<(&(usize, SpaceId), &SpaceTally)> {
+    let mut worst: Vec<_> = per_space.iter().filter(|(_, t)| t.wrong >= 2).collect();
+    worst.sort_by_key(|(_, t)| std::cmp::Reverse(t.wrong)); // stable: ties keep the map's order
+    worst.truncate(limit);
+    worst
+}
+
+/// The index of the reader for this layout: the one already built for the same geometry, or a new one.
+fn reader_for(
+    readers: &mut Vec<LotReader>,
     layout: &Layout,
     classifier: &Arc<OccupancyClassifier>,
     warp: WarpMode,
-) -> &'a LotReader {
+) -> usize {
     let same = |r: &LotReader| r.layout().cameras == layout.cameras && r.layout().spaces == layout.spaces;
-    match readers.iter().position(same) {
-        Some(i) => &readers[i],
-        None => {
-            readers.push(LotReader::new(layout.clone(), classifier.clone(), warp));
-            readers.last().expect("just pushed")
-        }
-    }
+    readers.iter().position(same).unwrap_or_else(|| {
+        readers.push(LotReader::new(layout.clone(), classifier.clone(), warp));
+        readers.len() - 1
+    })
 }
 
 fn collect_xml(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -192,4 +233,31 @@ fn folder_name(root: &Path, xml: &Path) -> String {
         .and_then(|rel| rel.components().next())
         .filter(|_| xml.parent() != Some(root))
         .map_or_else(|| ".".to_owned(), |c| c.as_os_str().to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_misread_spaces_come_first_and_single_slips_are_left_out() {
+        let tally = |wrong| SpaceTally { frames: 30, wrong, occupied: 0 };
+        let per_space: BTreeMap<(usize, SpaceId), SpaceTally> =
+            [(0, "1", 0), (0, "2", 1), (0, "3", 2), (0, "4", 5), (1, "4", 5), (0, "5", 3)]
+                .into_iter()
+                .map(|(layout, id, wrong)| ((layout, SpaceId::new(id)), tally(wrong)))
+                .collect();
+        let names = |v: Vec<(&(usize, SpaceId), &SpaceTally)>| {
+            v.iter().map(|((l, s), t)| (*l, s.as_str().to_owned(), t.wrong)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(most_misread(&per_space, 3)),
+            [(0, "4".to_owned(), 5), (1, "4".to_owned(), 5), (0, "5".to_owned(), 3)]
+        );
+        assert_eq!(
+            names(most_misread(&per_space, 10)).len(),
+            4,
+            "the space wrong once and the one never wrong stay out"
+        );
+    }
 }
