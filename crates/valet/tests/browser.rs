@@ -117,7 +117,8 @@ impl Browser {
             .spawn()
             .unwrap();
         let driver = Running(driver);
-        let client = reqwest::Client::new();
+        // A WebDriver call that never answers fails the test instead of hanging it.
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while client.get(format!("{base}/status")).send().await.is_err() {
@@ -236,8 +237,19 @@ impl Browser {
 }
 
 /// Runs `body` with a browser and a garage; on failure saves a screenshot named after the test.
-/// Both are dropped (their processes killed) when it returns, pass or fail.
+/// Both are dropped (their processes killed) when it returns, pass, fail or time out: a test that
+/// is still running after `TEST_LIMIT` fails, so a stuck browser cannot hang the whole run.
 async fn in_browser<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    const TEST_LIMIT: Duration = Duration::from_secs(180);
+    if tokio::time::timeout(TEST_LIMIT, run_in_browser(name, body)).await.is_err() {
+        panic!("{name}: still running after {TEST_LIMIT:?}");
+    }
+}
+
+async fn run_in_browser<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
 where
     F: std::future::Future<Output = ()>,
 {
