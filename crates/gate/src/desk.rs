@@ -38,8 +38,12 @@ pub enum DeskError {
     NothingToRefund(SessionId),
     #[error("the payment provider has not saved a card: {0}")]
     CardNotSaved(GatewayError),
-    #[error("the payment provider refused the refund: {0}")]
+    #[error("refund not made: {0}")]
     RefundRefused(GatewayError),
+    #[error("cannot refund {asked}: {left} is left to refund")]
+    OverRefund { asked: Money, left: Money },
+    #[error("this refund key was first used to refund {first}; send a new key to refund {asked}")]
+    RefundKeyReused { first: Money, asked: Money },
     #[error("no review item {0}")]
     UnknownReviewItem(i64),
     #[error("review item {0} was already decided")]
@@ -50,6 +54,23 @@ pub enum DeskError {
     UnknownSession(SessionId),
     #[error("session {0} is {1}; a review decision applies to a closed, unpaid or reviewed stay")]
     NotDecidable(SessionId, &'static str),
+}
+
+/// A session's successful charge, as far as refunds go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refundable {
+    /// The charge's idempotency key, which refunds refer to.
+    pub charge: IdempotencyKey,
+    /// The provider's reference for the charge.
+    pub reference: String,
+    pub charged: Money,
+    pub refunded: Money,
+}
+
+impl Refundable {
+    pub fn left(&self) -> Money {
+        Money::new((self.charged.minor - self.refunded.minor).max(0), self.charged.currency)
+    }
 }
 
 impl From<valet_store::StoreError> for DeskError {
@@ -199,20 +220,26 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     ) -> Result<RefundRecord, DeskError> {
         let refund_key = format!("valet-refund-{session}-{key}");
         if let Some(done) = self.store().refunds_for_session(session).await?.into_iter().find(|r| r.key == refund_key) {
-            return Ok(done);
+            // A retry gets the first refund; the same key for another amount is a mistake, as
+            // Stripe treats it, not a second refund nor a silent replay.
+            return match amount {
+                Some(asked) if asked != done.amount => Err(DeskError::RefundKeyReused { first: done.amount, asked }),
+                _ => Ok(done),
+            };
         }
-        let charged =
-            self.store().charges_for_session(session).await?.into_iter().rev().find_map(|record| {
-                match record.charge.state() {
-                    ChargeState::Succeeded { reference, .. } => {
-                        Some((record.request.idempotency_key, reference.clone()))
-                    }
-                    _ => None,
-                }
-            });
-        let (charge, charge_reference) = charged.ok_or(DeskError::NothingToRefund(session))?;
-        let request = RefundRequest { key: RefundKey(refund_key.clone()), charge_reference, amount };
+        let refundable = self.refundable(session).await?.ok_or(DeskError::NothingToRefund(session))?;
+        let left = refundable.left();
+        let asked = amount.unwrap_or(left);
+        if left.is_zero() || asked.currency != left.currency || asked.minor > left.minor {
+            return Err(DeskError::OverRefund { asked, left });
+        }
+        let request = RefundRequest {
+            key: RefundKey(refund_key.clone()),
+            charge_reference: refundable.reference,
+            amount: Some(asked),
+        };
         let refund = self.biller().gateway().refund(&request).await.map_err(DeskError::RefundRefused)?;
+        let charge = refundable.charge;
         let now = self.clock.now();
         let record = RefundRecord {
             key: refund_key,
@@ -227,6 +254,29 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         self.store().record_refund(&record).await?;
         self.audit(who, AuditAction::Refund { charge, amount: record.amount }, why).await?;
         Ok(record)
+    }
+
+    /// The session's successful charge and how much of it has been refunded, if it was charged.
+    pub async fn refundable(&self, session: SessionId) -> Result<Option<Refundable>, DeskError> {
+        let charged =
+            self.store().charges_for_session(session).await?.into_iter().rev().find_map(|record| {
+                match record.charge.state() {
+                    ChargeState::Succeeded { reference, .. } => {
+                        Some((record.request.idempotency_key, reference.clone(), record.charge.amount))
+                    }
+                    _ => None,
+                }
+            });
+        let Some((charge, reference, amount)) = charged else { return Ok(None) };
+        let refunded = self
+            .store()
+            .refunds_for_session(session)
+            .await?
+            .iter()
+            .filter(|r| r.charge == charge && r.amount.currency == amount.currency)
+            .map(|r| r.amount.minor)
+            .sum();
+        Ok(Some(Refundable { charge, reference, charged: amount, refunded: Money::new(refunded, amount.currency) }))
     }
 
     /// Decides a review item: closes it with `resolution` and, with a `decision`, applies it to

@@ -20,6 +20,6 @@ mod service;
 
 pub use charge_log::StoreChargeLog;
 pub use clock::{Clock, FixedClock, IdSource, RandomIds, SystemClock};
-pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, SignedUp};
+pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, Refundable, SignedUp};
 pub use ledger::{ConfiguredGateway, StoreLedger};
 pub use service::{DecidedExit, GateError, GateService, HandledEntry, HandledExit, SettledCharge};

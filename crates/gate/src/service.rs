@@ -12,7 +12,7 @@ use valet_garage::{
     IllegalTransition, LinkToken, OperatorId, ParkingSession, PermitOccupancy, Plate, PlateRead, Reason, Receipt,
     ReceiptError, ReviewItem, ReviewReason, SessionEvent, SessionId, SessionState, Tariff, decide_entry, decide_exit,
 };
-use valet_store::{CloseOutcome, GarageStore, ReviewItemId, StoreError};
+use valet_store::{CloseOutcome, GarageStore, Lane, ReviewItemId, StoreError};
 
 use crate::charge_log::StoreChargeLog;
 use crate::clock::{Clock, IdSource, RandomIds};
@@ -163,6 +163,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
 
     /// Decides an entry read and stores what it opened and what it wants reviewed.
     pub async fn handle_entry(&self, read: &PlateRead) -> Result<HandledEntry, GateError> {
+        self.saw_lane(read).await?;
         if let Some(repeat) = self.repeated_entry(read).await? {
             return Ok(repeat);
         }
@@ -232,6 +233,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     /// across workers), queue any review item. What the barrier does is known here; a lane may
     /// lift it now and leave [`GateService::settle_exit`] to charge.
     pub async fn decide_exit(&self, read: &PlateRead) -> Result<DecidedExit, GateError> {
+        self.saw_lane(read).await?;
         let lists = self.store.plate_lists().await?;
         let window = TimeDelta::minutes(i64::from(self.config.leave_within_minutes));
         let mut sessions: Vec<ParkingSession> = Vec::new();
@@ -348,17 +350,27 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         Ok(settled)
     }
 
-    /// An operator lifted the barrier by hand (the intercom, a jammed reader): audited with who
-    /// and why, since it lets a car out without a decision.
-    pub async fn open_barrier_manually(
-        &self,
-        camera: CameraId,
-        who: OperatorId,
-        why: Reason,
-    ) -> Result<Barrier, GateError> {
+    /// The lanes whose cameras have reported reads: the only barriers an operator may lift by hand.
+    pub async fn lanes(&self) -> Result<Vec<Lane>, GateError> {
+        Ok(self.store.lanes().await?)
+    }
+
+    /// Audits a barrier an operator lifted by hand (the intercom, a jammed reader), with who and
+    /// why, since it lets a car out without a decision. The caller has checked the lane against
+    /// [`GateService::lanes`] and sent the command: the log records what happened, never an
+    /// intention.
+    pub async fn record_manual_lift(&self, camera: CameraId, who: OperatorId, why: Reason) -> Result<(), GateError> {
         let event = AuditEvent { who, what: AuditAction::ManualBarrierOpen { camera }, why, at: self.clock.now() };
         self.store.append_audit_event(&event).await?;
-        Ok(Barrier::Lift)
+        Ok(())
+    }
+
+    /// Remembers the read's camera as a lane; the pay-by-plate page's pseudo-camera is none.
+    async fn saw_lane(&self, read: &PlateRead) -> Result<(), GateError> {
+        if read.camera.0 != crate::PAY_BY_PLATE_CAMERA {
+            self.store.saw_lane(&read.camera, read.direction, self.clock.now()).await?;
+        }
+        Ok(())
     }
 
     /// Applies the exit to the matched session and stores it if it is still open: `None` means

@@ -33,6 +33,16 @@ impl Default for WarpMode {
     }
 }
 
+/// The command line's spelling, `via:150` or `direct:2`, which messages and reports show too.
+impl std::fmt::Display for WarpMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WarpMode::Via { side } => write!(f, "via:{side}"),
+            WarpMode::Direct { supersample } => write!(f, "direct:{supersample}"),
+        }
+    }
+}
+
 impl WarpMode {
     /// The side of the warped patch and the samples per output pixel, for a model input of `input`.
     pub fn geometry(self, input: u32) -> (u32, u32) {

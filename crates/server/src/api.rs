@@ -70,12 +70,55 @@ pub struct PlateReadEvent {
     pub crop_jpeg: Option<String>,
 }
 
+/// How far ahead of the server's clock a camera's `at` may be: clock skew, not a booking.
+pub const MAX_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// How old a read may be when it arrives: a camera that buffered its reads through a network
+/// outage still reports them, but a read from last week is a replay or a forgery (an entry dated
+/// in the future, or far in the past, would price the stay at whatever the sender liked).
+pub const MAX_READ_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+/// The most candidates one read may carry; readers send a handful.
+pub const MAX_CANDIDATES: usize = 32;
+
 impl PlateReadEvent {
-    /// The read the gate decides on; `at` when the camera gave no time. Refuses a read that
-    /// names no camera.
-    pub fn into_read(self, at: chrono::DateTime<chrono::Utc>) -> Result<valet_garage::PlateRead, String> {
+    /// The read the gate decides on, at `fallback_at` when the camera gave no time. Refuses a
+    /// read that names no camera, a confidence outside 0..=1, more than [`MAX_CANDIDATES`]
+    /// candidates, and an `at` more than [`MAX_CLOCK_SKEW`] ahead of `now` or more than
+    /// [`MAX_READ_AGE`] behind it.
+    pub fn into_read(
+        self,
+        fallback_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<valet_garage::PlateRead, String> {
         if self.camera.trim().is_empty() {
             return Err("`camera` names the gate camera that read the plate".to_owned());
+        }
+        let unit = |x: f32| (0.0..=1.0).contains(&x);
+        if !unit(self.confidence) {
+            return Err(format!("`confidence` is between 0 and 1, not {}", self.confidence));
+        }
+        if self.candidates.len() > MAX_CANDIDATES {
+            return Err(format!("at most {MAX_CANDIDATES} `candidates`, not {}", self.candidates.len()));
+        }
+        if let Some(bad) = self.candidates.iter().find(|c| !unit(c.confidence)) {
+            return Err(format!(
+                "a candidate's `confidence` is between 0 and 1, not {} ({})",
+                bad.confidence, bad.text
+            ));
+        }
+        let at = self.at.unwrap_or(fallback_at);
+        if at > now + MAX_CLOCK_SKEW {
+            return Err(format!(
+                "`at` ({}) is in the future: the camera's clock is ahead of the garage's by more than {} minutes",
+                at.to_rfc3339(),
+                MAX_CLOCK_SKEW.num_minutes()
+            ));
+        }
+        if at < now - MAX_READ_AGE {
+            return Err(format!(
+                "`at` ({}) is more than {} hours ago: a read that old is not taken",
+                at.to_rfc3339(),
+                MAX_READ_AGE.num_hours()
+            ));
         }
         Ok(valet_garage::PlateRead {
             text: self.text,
@@ -83,7 +126,7 @@ impl PlateReadEvent {
             candidates: self.candidates,
             camera: valet_garage::CameraId(self.camera),
             direction: self.direction,
-            at: self.at.unwrap_or(at),
+            at,
         })
     }
 }
@@ -101,12 +144,36 @@ pub struct GateAnswer {
     pub session: Option<String>,
     /// For an unregistered car: the token of its sign-up / pay-by-plate link.
     pub link: Option<String>,
-    /// The exit screen's message and, where allowed, the fee.
-    pub display: Option<serde_json::Value>,
+    /// The exit screen, at an exit.
+    pub display: Option<ExitScreen>,
     /// `requested` (the provider has not answered yet), `succeeded` or `failed`.
     pub charge: Option<String>,
     /// Review items this read raised.
     pub review_items: Vec<i64>,
+}
+
+/// What the exit lane's screen shows: always this one shape, whatever the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitScreen {
+    /// `goodbye`, `pay_by_plate` (pay at `link` before leaving) or `please_wait` (an operator
+    /// has been called).
+    pub message: String,
+    /// The pay-by-plate link's token, with `pay_by_plate`.
+    pub link: Option<String>,
+    /// The fee, only when the gate is sure whose stay it is and the garage shows fees.
+    pub fee: Option<valet_garage::Money>,
+}
+
+impl From<&valet_garage::ExitDisplay> for ExitScreen {
+    fn from(display: &valet_garage::ExitDisplay) -> ExitScreen {
+        use valet_garage::ExitMessage;
+        let (message, link) = match &display.message {
+            ExitMessage::Goodbye => ("goodbye", None),
+            ExitMessage::PayByPlate { link } => ("pay_by_plate", Some(link.to_string())),
+            ExitMessage::PleaseWait => ("please_wait", None),
+        };
+        ExitScreen { message: message.to_owned(), link, fee: display.fee }
+    }
 }
 
 /// The data of the gate's events (`session.opened`, `session.closed`, `gate.decided`): the
@@ -132,23 +199,31 @@ pub struct ChargeEvent {
     pub review_item: Option<i64>,
 }
 
-/// `POST /v1/gates/{camera}/frames` and `POST /` (the CloudEvents endpoint) with no sink: the
-/// events the frame caused in this process, and whether one went on to the next function.
+/// `POST /v1/gates/{camera}/frames` (and a bay frame whose chain went on): the frame's event id,
+/// what the reader read, the gate's answer at the top level exactly as `/v1/plate-reads` gives it
+/// (when the gate ran in this process), and the events the frame caused. A lane's screen is
+/// public, so this never carries the plate crop nor a price beyond what `display` allows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainAnswer {
     /// The frame's event id (an `Idempotency-Key` header, when the device sent one).
     pub id: String,
+    /// The plate as read, when the plate reader ran in this process.
+    #[serde(default)]
+    pub read: Option<PlateReadEvent>,
+    /// The barrier and the exit screen, when the gate ran in this process.
+    #[serde(flatten)]
+    pub gate: Option<GateAnswer>,
     pub events: Vec<ChainStep>,
     /// The event handed to `K_SINK`, if the chain continues in another function.
     pub forwarded: Option<String>,
 }
 
+/// One event the frame caused, by type and id (`GET /v1/sessions/{id}` has the details).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainStep {
     #[serde(rename = "type")]
     pub ty: String,
     pub id: String,
-    pub data: serde_json::Value,
 }
 
 /// `POST /v1/drivers`: sign up once, with plates and the payment provider's token for a card.

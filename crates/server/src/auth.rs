@@ -12,6 +12,35 @@ use valet_store::{Device, Role};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// What an endpoint takes in `Authorization: Bearer …`, named in its refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    DeviceKey,
+    OperatorKey,
+    AdminKey,
+    DriverToken,
+}
+
+impl Credential {
+    pub fn article(self) -> &'static str {
+        match self {
+            Credential::OperatorKey | Credential::AdminKey => "an",
+            Credential::DeviceKey | Credential::DriverToken => "a",
+        }
+    }
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::DeviceKey => "device key",
+            Credential::OperatorKey => "operator key",
+            Credential::AdminKey => "admin key",
+            Credential::DriverToken => "driver token",
+        })
+    }
+}
+
 /// A request from a registered, unrevoked device (camera, gate).
 #[derive(Debug, Clone)]
 pub struct AuthedDevice(pub Device);
@@ -40,33 +69,33 @@ impl AuthedAdmin {
 #[derive(Debug, Clone)]
 pub struct AuthedDriver(pub Driver);
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingKey)?;
+fn bearer(parts: &Parts, needs: Credential) -> Result<&str, ApiError> {
+    let value = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingKey(needs))?;
     value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .ok_or(ApiError::MissingKey)
+        .ok_or(ApiError::MissingKey(needs))
 }
 
-/// The live key's holder, if `allowed` accepts its role (`needs` names the role it takes).
+/// The live key's holder, if `allowed` accepts its role (`needs` names the key it takes).
 async fn key_with_role(
     parts: &Parts,
     state: &AppState,
-    needs: &'static str,
+    needs: Credential,
     allowed: fn(Role) -> bool,
 ) -> Result<Device, ApiError> {
     let device = state
         .store()
-        .device_by_key(bearer(parts)?)
+        .device_by_key(bearer(parts, needs)?)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or(ApiError::InvalidKey)?;
+        .ok_or(ApiError::InvalidKey(needs))?;
     tracing::Span::current().record("device", device.name.as_str());
     if !allowed(device.role) {
-        return Err(ApiError::WrongRole { needs });
+        return Err(ApiError::WrongRole(needs));
     }
     Ok(device)
 }
@@ -75,7 +104,7 @@ impl FromRequestParts<AppState> for AuthedDevice {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        key_with_role(parts, state, "device", |role| role == Role::Device).await.map(AuthedDevice)
+        key_with_role(parts, state, Credential::DeviceKey, |role| role == Role::Device).await.map(AuthedDevice)
     }
 }
 
@@ -83,7 +112,7 @@ impl FromRequestParts<AppState> for AuthedOperator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        key_with_role(parts, state, "operator", Role::operates).await.map(AuthedOperator)
+        key_with_role(parts, state, Credential::OperatorKey, Role::operates).await.map(AuthedOperator)
     }
 }
 
@@ -91,7 +120,9 @@ impl FromRequestParts<AppState> for AuthedAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        key_with_role(parts, state, "admin", |role| role == Role::Admin).await.map(|d| AuthedAdmin(AuthedOperator(d)))
+        key_with_role(parts, state, Credential::AdminKey, |role| role == Role::Admin)
+            .await
+            .map(|d| AuthedAdmin(AuthedOperator(d)))
     }
 }
 
@@ -99,8 +130,9 @@ impl FromRequestParts<AppState> for AuthedDriver {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        let driver = state.gate().store().driver_by_token(token).await?.ok_or(ApiError::InvalidKey)?;
+        let token = bearer(parts, Credential::DriverToken)?;
+        let driver =
+            state.gate().store().driver_by_token(token).await?.ok_or(ApiError::InvalidKey(Credential::DriverToken))?;
         Ok(AuthedDriver(driver))
     }
 }

@@ -7,13 +7,14 @@ use valet_imaging::DecodeError;
 use valet_store::StoreError;
 
 use crate::api::ErrorAnswer;
+use crate::auth::Credential;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("this endpoint needs a device key: send `Authorization: Bearer <key>`")]
-    MissingKey,
-    #[error("the device key is not valid (unknown or revoked)")]
-    InvalidKey,
+    #[error("this endpoint needs {article} {0}: send `Authorization: Bearer <{0}>`", article = .0.article())]
+    MissingKey(Credential),
+    #[error("the {0} is not valid (unknown or revoked)")]
+    InvalidKey(Credential),
     #[error("the body is larger than the {limit}-byte limit")]
     BodyTooLarge { limit: u64 },
     #[error("the body did not arrive within {0} s")]
@@ -24,10 +25,17 @@ pub enum ApiError {
     NoImage(String),
     #[error("{0}")]
     Decode(#[from] DecodeError),
-    #[error("this endpoint needs an {needs} key")]
-    WrongRole { needs: &'static str },
+    #[error("this endpoint needs {article} {0}; the key sent is another caller's", article = .0.article())]
+    WrongRole(Credential),
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
+    #[error("no gate lane {camera:?}: the known lanes are {}", if known.is_empty() { "none yet (a lane is known once its camera has read a plate)".to_owned() } else { known.join(", ") })]
+    UnknownLane { camera: String, known: Vec<String> },
+    /// A barrier command that did not reach the barrier channel: the barrier did not move.
+    #[error("the barrier was not lifted: {0}")]
+    BarrierNotReached(String),
+    #[error("{path} does not take {method}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -51,8 +59,8 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingKey | ApiError::InvalidKey => StatusCode::UNAUTHORIZED,
-            ApiError::WrongRole { .. } => StatusCode::FORBIDDEN,
+            ApiError::MissingKey(_) | ApiError::InvalidKey(_) => StatusCode::UNAUTHORIZED,
+            ApiError::WrongRole(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::Desk(e) => desk_status(e),
@@ -65,6 +73,9 @@ impl ApiError {
             }
             ApiError::Decode(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnknownLane { .. } => StatusCode::NOT_FOUND,
+            ApiError::BarrierNotReached(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SinkFailed(_) => StatusCode::BAD_GATEWAY,
@@ -75,12 +86,12 @@ impl ApiError {
     /// Stable code for clients and for the `outcome` column of the store.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::MissingKey => "missing_api_key",
-            ApiError::WrongRole { .. } => "wrong_role",
+            ApiError::MissingKey(_) => "missing_api_key",
+            ApiError::WrongRole(_) => "wrong_role",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Missing(_) => "not_found",
             ApiError::Desk(e) => desk_code(e),
-            ApiError::InvalidKey => "invalid_api_key",
+            ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyTimeout(_) => "body_timeout",
             ApiError::BodyBroken(_) => "body_broken",
@@ -89,6 +100,9 @@ impl ApiError {
             ApiError::Decode(DecodeError::UnsupportedFormat { .. } | DecodeError::Empty) => "unsupported_image",
             ApiError::Decode(_) => "undecodable_image",
             ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UnknownLane { .. } => "unknown_lane",
+            ApiError::BarrierNotReached(_) => "barrier_not_reached",
             ApiError::BadEvent(_) => "bad_event",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::SinkFailed(_) => "sink_failed",
@@ -112,9 +126,11 @@ fn desk_status(error: &DeskError) -> StatusCode {
         | DeskError::AlreadyDecided(_)
         | DeskError::NotDecidable(..) => StatusCode::CONFLICT,
         DeskError::Gate(GateError::Store(StoreError::PlateTaken(_))) => StatusCode::CONFLICT,
-        DeskError::Tariff(_) | DeskError::Permit(_) | DeskError::NoSessionToDecide(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        DeskError::Tariff(_)
+        | DeskError::Permit(_)
+        | DeskError::NoSessionToDecide(_)
+        | DeskError::OverRefund { .. }
+        | DeskError::RefundKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         DeskError::RefundRefused(e) | DeskError::CardNotSaved(e) if e.is_final() => StatusCode::PAYMENT_REQUIRED,
         DeskError::CardNotSaved(_) => StatusCode::SERVICE_UNAVAILABLE,
         DeskError::RefundRefused(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +151,8 @@ fn desk_code(error: &DeskError) -> &'static str {
         DeskError::NotPayable(..) => "not_payable",
         DeskError::NothingToRefund(_) => "nothing_to_refund",
         DeskError::RefundRefused(_) => "refund_refused",
+        DeskError::OverRefund { .. } => "over_refund",
+        DeskError::RefundKeyReused { .. } => "idempotency_key_reused",
         DeskError::CardNotSaved(_) => "card_not_saved",
         DeskError::UnknownReviewItem(_) | DeskError::UnknownSession(_) => "not_found",
         DeskError::AlreadyDecided(_) => "already_decided",

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod auth;
+mod barriers;
 pub mod demo;
 mod error;
 pub mod functions;
@@ -150,6 +151,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let functions = settings.functions.clone();
+    // The port first: a port already taken fails here, before the data directory, the database
+    // or a plate key is written.
+    let listener =
+        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let store = garage::open_store(&settings).await?;
     let gate = Arc::new(garage::open(&settings, &store).await?);
     // One occupancy model in memory, shared by single-space classification and every lot's
@@ -186,8 +191,6 @@ pub async fn run(
         }
         None => (None, None),
     };
-    let listener =
-        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     if functions.contains(Function::Billing) || functions.contains(Function::Gate) {
         garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);

@@ -12,6 +12,8 @@
 //! delays signs and barrier commands, never the HTTP API: the client reconnects on its own and
 //! subscribes again on every connection.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +25,10 @@ use tokio::sync::mpsc;
 pub struct Mqtt {
     client: AsyncClient,
     prefix: String,
+    /// Whether the broker accepted the current connection: a command queued while it is down
+    /// would reach a barrier only after the car has gone, so manual lifts refuse instead.
+    connected: Arc<AtomicBool>,
+    broker: String,
 }
 
 /// A camera frame that arrived over MQTT.
@@ -63,7 +69,13 @@ impl Mqtt {
         options.set_max_packet_size(max_frame_bytes + 1024, max_frame_bytes + 1024);
         options.set_manual_acks(true);
         let (client, mut events) = AsyncClient::new(options, 64);
-        let mqtt = Mqtt { client: client.clone(), prefix: prefix.to_owned() };
+        let connected = Arc::new(AtomicBool::new(false));
+        let mqtt = Mqtt {
+            client: client.clone(),
+            prefix: prefix.to_owned(),
+            connected: Arc::clone(&connected),
+            broker: address.to_owned(),
+        };
         let (sender, receiver) = mpsc::channel(16);
         // A shared subscription: several ingest replicas split the frames instead of each
         // getting every one (Mosquitto ≥ 1.6 serves `$share` to MQTT 3.1.1 clients too).
@@ -74,7 +86,9 @@ impl Mqtt {
         let prefix = prefix.to_owned();
         tokio::spawn(async move {
             loop {
-                match events.poll().await {
+                let event = events.poll().await;
+                connected.store(event.is_ok(), Ordering::Relaxed);
+                match event {
                     Ok(Event::Incoming(Packet::ConnAck(_))) if frames => {
                         for topic in &topics {
                             if let Err(e) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
@@ -118,12 +132,18 @@ impl Mqtt {
         }
     }
 
-    /// Queues a barrier command for `camera`'s lane.
-    pub fn publish_barrier(&self, camera: &str, command: &serde_json::Value) {
-        let topic = format!("{}/barriers/{camera}", self.prefix);
-        if let Err(e) = self.client.try_publish(topic, QoS::AtLeastOnce, false, command.to_string()) {
-            tracing::warn!(error = %e, camera, "could not queue a barrier command");
+    /// Queues a barrier command for `camera`'s lane, on `{prefix}/barriers/{camera}` (the
+    /// topic is returned): refused while the broker is not connected, and when the client's
+    /// queue is full.
+    pub fn publish_barrier(&self, camera: &str, command: &serde_json::Value) -> Result<String, String> {
+        if !self.connected.load(Ordering::Relaxed) {
+            return Err(format!("the MQTT broker at {} is not connected", self.broker));
         }
+        let topic = format!("{}/barriers/{camera}", self.prefix);
+        self.client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, false, command.to_string())
+            .map_err(|e| format!("the command could not be queued for the MQTT broker: {e}"))?;
+        Ok(topic)
     }
 
     /// Publishes `payload` on `topic`, retained: the latest value a sign reads on connecting.

@@ -24,7 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName, Role};
 pub use garage::{
-    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, ListKind,
+    Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, Lane, ListKind,
     RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
 pub use garage::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};

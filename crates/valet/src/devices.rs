@@ -11,6 +11,7 @@ use crate::Place;
 pub enum DevicesCommand {
     /// Register a device; prints its API key once, alone on the last line.
     Add {
+        /// The name its key is known and audited by: a camera's (`gate-1`) or a person's (`alice`).
         name: String,
         /// `device` (a camera or gate), `operator` (a person running the garage: reviews, refunds,
         /// barriers) or `admin` (an operator who may also change the tariff, lists and permits).
@@ -26,6 +27,7 @@ pub enum DevicesCommand {
     },
     /// Revoke a device's key at once.
     Revoke {
+        /// The device or operator whose key stops working.
         name: String,
         #[command(flatten)]
         place: Place,
@@ -53,11 +55,14 @@ pub async fn run(cmd: DevicesCommand) -> anyhow::Result<ExitCode> {
             let devices = store.devices().await?;
             if devices.is_empty() {
                 println!("no devices; add one with `valet devices add NAME`");
+                return Ok(ExitCode::SUCCESS);
             }
+            let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+            println!("{:<24} {:<8} {:<14} {:<20} STATE", "NAME", "ROLE", "KEY", "ADDED");
             for d in devices {
-                let state = d.revoked_at.map_or("active".to_owned(), |t| format!("revoked {}", t.to_rfc3339()));
-                let (name, role) = (d.name.as_str(), d.role.as_str());
-                println!("{name:<24} {role:<8} {}…  added {}  {state}", d.key_prefix, d.created_at.to_rfc3339());
+                let state = d.revoked_at.map_or("active".to_owned(), |t| format!("revoked {}", when(t)));
+                let (name, role, key) = (d.name.as_str(), d.role.as_str(), format!("{}…", d.key_prefix));
+                println!("{name:<24} {role:<8} {key:<14} {:<20} {state}", when(d.created_at));
             }
             Ok(ExitCode::SUCCESS)
         }

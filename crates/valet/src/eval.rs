@@ -22,6 +22,7 @@ use valet_occupancy::{Confusion, MAX_BATCH, OccupancyClassifier, SpaceState};
 pub enum EvalCommand {
     /// Space patches in `busy/` and `free/` folders.
     Occupancy {
+        /// A folder with `busy/` and `free/` folders of space patches (nested per camera allowed).
         dir: PathBuf,
         /// Which bundled network to measure.
         #[arg(long, value_enum, default_value_t = Model::Occupancy)]

@@ -22,10 +22,15 @@ pub enum LotCommand {
     /// Make a layout file from a dataset's annotations (PKLot XML or CNR-EXT CSV).
     Import(ImportArgs),
     /// Print a layout's cameras, levels, zones and space counts (validating it).
-    Show { layout: PathBuf },
+    Show {
+        /// The layout file (TOML).
+        layout: PathBuf,
+    },
     /// Draw a layout's spaces over a frame (p0 marked with a dot), to check it by eye.
     Render {
+        /// The layout file (TOML).
         layout: PathBuf,
+        /// A frame of the layout's camera (JPEG or PNG).
         frame: PathBuf,
         #[arg(long)]
         out: PathBuf,

@@ -130,12 +130,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 demo_key = Some(demo::prepare(&mut settings).await?);
             }
             let data_dir = settings.data_dir.clone();
+            let serves_pages = settings.functions.contains(valet_server::Function::Query);
             let functions = String::from(settings.functions.clone());
             valet_server::run(settings, valet_server::shutdown_signal(), |addr| {
-                println!("Valet is serving on http://{addr} (functions: {functions}; data in {})", data_dir.display());
-                if let Some((name, key)) = &demo_key {
-                    println!("demo: open http://{addr}/ops and sign in as `{name}` with the key {key}");
+                let mut lines = format!(
+                    "Valet is serving on http://{addr} (functions: {functions}; data in {})",
+                    data_dir.display()
+                );
+                match &demo_key {
+                    Some((name, key)) => {
+                        lines += &format!("\ndemo: open http://{addr}/ops and sign in as `{name}` with the key {key}");
+                    }
+                    None if serves_pages => {
+                        lines += &format!(
+                            "\ndashboard: http://{addr}/ops · driver portal: http://{addr}/\n\
+                             an operator signs in with a key from `valet devices add NAME --role operator --data {}`",
+                            data_dir.display()
+                        );
+                    }
+                    None => {}
                 }
+                // One write, its error ignored: a reader that takes the first line and hangs up
+                // (a supervisor, a test) must not kill the server with a broken pipe.
+                let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), format!("{lines}\n").as_bytes());
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -55,7 +55,8 @@ fn add_key(data: &Path, name: &str, role: &str) -> String {
 }
 
 impl Garage {
-    fn start() -> Garage {
+    /// A garage whose `valet serve` also gets the variables in `env`.
+    fn start_with(env: &[(&str, String)]) -> Garage {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join("lots")).unwrap();
@@ -71,6 +72,7 @@ impl Garage {
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
             .env("VALET_TARIFF_FILE", &tariff)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
@@ -243,19 +245,27 @@ async fn in_browser<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) 
 where
     F: std::future::Future<Output = ()>,
 {
+    in_browser_with(name, &[], body).await;
+}
+
+/// [`in_browser`], the garage started with `env`.
+async fn in_browser_with<F>(name: &str, env: &[(&str, String)], body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
     const TEST_LIMIT: Duration = Duration::from_secs(180);
-    if tokio::time::timeout(TEST_LIMIT, run_in_browser(name, body)).await.is_err() {
+    if tokio::time::timeout(TEST_LIMIT, run_in_browser(name, env, body)).await.is_err() {
         panic!("{name}: still running after {TEST_LIMIT:?}");
     }
 }
 
-async fn run_in_browser<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
+async fn run_in_browser<F>(name: &str, env: &[(&str, String)], body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
 where
     F: std::future::Future<Output = ()>,
 {
     let Some(browser) = Browser::start().await else { return };
     let browser = Arc::new(browser);
-    let garage = Arc::new(Garage::start());
+    let garage = Arc::new(Garage::start_with(env));
     let outcome = std::panic::AssertUnwindSafe(body(Arc::clone(&browser), garage)).catch_unwind().await;
     if let Err(panic) = outcome {
         let path =
@@ -406,9 +416,12 @@ async fn an_operator_decides_a_review_item() {
         assert_eq!(answer.status(), 200);
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert!(browser.text("#review-h").await.contains("(1)"));
-        browser.fill("form.review input[name=resolution]", "confirmed AB123CD on the camera image").await;
-        browser.fill("form.review input[name=why]", "the plate is legible in the frame").await;
-        browser.click("form.review button").await;
+        // The item says whose stay it is and that the car is still inside.
+        let stay = browser.text(".review .stay").await;
+        assert!(stay.contains("still inside"), "{stay}");
+        browser.fill("form.decide input[name=resolution]", "confirmed AB123CD on the camera image").await;
+        browser.fill("form.decide input[name=why]", "the plate is legible in the frame").await;
+        browser.click("form.decide button").await;
         let queue = browser.wait_text("#review-h", |t| t.contains("(0)")).await;
         assert!(queue.contains("(0)"), "{queue}");
         // The decision is in the audit log, under the operator's name.
@@ -422,12 +435,60 @@ async fn an_operator_decides_a_review_item() {
             .await
             .unwrap();
         assert!(audit.to_string().contains("alice") && audit.to_string().contains("legible"), "{audit}");
-        // At the intercom: the operator lifts a barrier by hand, which the audit log shows.
-        browser.fill("#barrier-camera", "lane-exit").await;
+    })
+    .await;
+}
+
+/// The broker the barrier tests use, when one answers.
+const BROKER: &str = "127.0.0.1:1883";
+
+fn broker_answers() -> bool {
+    std::net::TcpStream::connect_timeout(&BROKER.parse().unwrap(), Duration::from_secs(1)).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_lifts_a_known_lanes_barrier_and_only_that_is_audited() {
+    if !broker_answers() {
+        eprintln!("skipped: no MQTT broker answers at {BROKER} (the barriers' channel)");
+        return;
+    }
+    let env = [
+        ("VALET_MQTT_BROKER", BROKER.to_owned()),
+        ("VALET_MQTT_PREFIX", format!("valet-browser-{}", std::process::id())),
+    ];
+    in_browser_with("barrier_lift", &env, |browser, garage| async move {
+        // A lane is known once its camera has read a plate.
+        let read = json!({ "camera": "lane-exit", "direction": "exit", "text": "AB123CD", "confidence": 0.9 });
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/plate-reads", garage.url))
+            .bearer_auth(&garage.camera_key)
+            .json(&read)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
+        // The form offers the known lanes only: no typing a lane that does not exist.
+        let lanes = browser.text("#barrier-camera").await;
+        assert_eq!(lanes.trim(), "lane-exit (exit)", "{lanes}");
         browser.fill("#barrier-why", "intercom: the reader cannot see the plate").await;
         browser.click("form[action='/ops/barriers/open'] button").await;
         let log = browser.wait_text("#audit", |t| t.contains("lane-exit")).await;
         assert!(log.contains("lifted the barrier at lane-exit") && log.contains("intercom"), "{log}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_barrier_channel_the_dashboard_says_so_instead_of_a_form() {
+    in_browser("no_barrier_channel", |browser, garage| async move {
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
+        let section = browser.text("section[aria-labelledby=barrier-h]").await;
+        assert!(section.contains("No lane yet"), "{section}");
+        garage.post_gate_frame("entry").await;
+        browser.goto(&format!("{}/ops", garage.url)).await;
+        let section = browser.text("section[aria-labelledby=barrier-h]").await;
+        assert!(section.contains("No barrier channel") && section.contains("VALET_MQTT_BROKER"), "{section}");
     })
     .await;
 }
@@ -449,10 +510,54 @@ async fn an_operator_refunds_a_paid_stay() {
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("#paid-today").await, "€0.75");
         assert!(browser.text("#paid").await.contains("VL482TG"));
+        let tariff = browser.text("#tariff").await;
+        assert!(tariff.starts_with("Charged from the first minute"), "no grace reads as none: {tariff}");
         browser.fill("form.refund input[name=why]", "barrier fault: the driver waited ten minutes").await;
         browser.click("form.refund button").await;
         let log = browser.wait_text("#audit", |t| t.contains("refunded")).await;
         assert!(log.contains("refunded €0.75") && log.contains("barrier fault"), "{log}");
+        // Refunded in full: the day's takings say so, and the stay offers no second refund.
+        assert_eq!(browser.text("#paid-today").await, "€0.00");
+        let paid = browser.text("#paid").await;
+        assert!(paid.contains("refunded €0.75") && !paid.contains("Refund in full"), "{paid}");
+        assert!(browser.try_text("form.refund").await.is_none(), "no refund form is left: {paid}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stay_that_cost_nothing_offers_no_refund() {
+    in_browser("free_stay", |browser, garage| async move {
+        let client = reqwest::Client::new();
+        let signed = client
+            .post(format!("{}/v1/drivers", garage.url))
+            .json(&json!({ "plates": ["VL482TG"], "payment_method": "pm_card_visa" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 201);
+        // An hour's grace: the test's stay of a second costs €0.00 and charges nothing.
+        let tariff = json!({ "tariff": { "currency": "EUR", "grace_minutes": 60, "daily_max_minor": 2400,
+            "bands": [{ "name": "all day", "from_minute": 0, "every_minutes": 15, "price_minor": 75 }] },
+            "why": "test: an hour free" });
+        let changed = client
+            .put(format!("{}/v1/tariff", garage.url))
+            .bearer_auth(&garage.operator_key)
+            .json(&tariff)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 200);
+        garage.post_gate_frame("entry").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        garage.post_gate_frame("exit").await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
+        let paid = browser.text("#paid").await;
+        assert!(paid.contains("VL482TG") && paid.contains("nothing charged"), "{paid}");
+        assert!(browser.try_text("form.refund").await.is_none(), "no refund form for a free stay: {paid}");
+        assert_eq!(browser.text("#paid-today").await, "€0.00");
+        let tariff = browser.text("#tariff").await;
+        assert!(tariff.contains("Free for the first 60 minutes"), "{tariff}");
     })
     .await;
 }
@@ -481,17 +586,58 @@ async fn a_review_item_raised_by_a_gate_frame_shows_the_plate_as_the_camera_saw_
             }))
             .await;
         assert!(shown.as_i64().unwrap_or(0) > 0, "the crop is shown: {shown}");
-        // The operator reads the plate off the image and corrects it; the stay carries it now.
-        browser.fill("form.review input[name=plate]", "ZH927LC").await;
-        browser.fill("form.review input[name=resolution]", "misread C as G").await;
-        browser.fill("form.review input[name=why]", "legible in the crop").await;
-        browser.click("form.review button").await;
+        // The operator reads the plate off the image and corrects it, with no decision to write;
+        // the stay carries it now.
+        browser.fill("form.correct input[name=plate]", "ZH927LC").await;
+        browser.fill("form.correct input[name=why]", "legible in the crop").await;
+        browser.click("form.correct button").await;
         let log = browser.wait_text("#audit", |t| t.contains("corrected")).await;
         assert!(log.contains("corrected the plate ZH927LG to ZH927LC"), "{log}");
         assert!(browser.text("#sessions").await.contains("ZH927LC"));
         // And the crop is shown only to a signed-in operator.
         let stranger = reqwest::get(format!("{}/ops/review/1/crop.jpg", garage.url)).await.unwrap();
         assert_eq!(stranger.status(), 401);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_no_page_scrolls_sideways() {
+    in_browser("phone_width", |browser, garage| async move {
+        // Fill the dashboard's wide parts: a car inside, a paid stay, a review item with its crop.
+        let client = reqwest::Client::new();
+        let signed = client
+            .post(format!("{}/v1/drivers", garage.url))
+            .json(&json!({ "plates": ["VL482TG"], "payment_method": "pm_card_visa" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 201);
+        garage.post_gate_frame("entry").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        garage.post_gate_frame("exit").await;
+        let unsure: &[u8] = include_bytes!("../../server/demo/gate-ZH927LC.jpg");
+        let answer = client
+            .post(format!("{}/v1/gates/lane-entry/frames?direction=entry", garage.url))
+            .bearer_auth(&garage.camera_key)
+            .body(unsure)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+        browser.command(reqwest::Method::POST, "/window/rect", json!({ "width": 390, "height": 844 })).await;
+        browser.sign_in(&garage, "alice", &garage.operator_key).await;
+        for page in ["/ops", "/", "/ops/login"] {
+            browser.goto(&format!("{}{page}", garage.url)).await;
+            let widths = browser
+                .command(reqwest::Method::POST, "/execute/sync", json!({
+                    "script": "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]", "args": []
+                }))
+                .await;
+            let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+            assert!(client <= 400, "the window is a phone's: {widths}");
+            assert!(scroll <= client, "{page} scrolls sideways on a phone: {scroll} px of content in {client} px");
+        }
     })
     .await;
 }

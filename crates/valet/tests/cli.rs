@@ -431,3 +431,86 @@ fn serve_demo_drives_cars_and_a_bay_camera_through_the_real_pipeline() {
     assert!(sessions.as_array().unwrap().iter().all(|s| s["plate"].is_string()), "{sessions}");
     let _ = server.child.kill();
 }
+
+#[test]
+fn serve_says_where_the_dashboard_is_and_how_to_make_an_operator_key() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = valet()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut said = String::new();
+    for _ in 0..3 {
+        reader.read_line(&mut said).unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(said.contains("dashboard: http://127.0.0.1:") && said.contains("/ops"), "{said}");
+    assert!(said.contains("valet devices add NAME --role operator --data"), "{said}");
+}
+
+#[test]
+fn a_port_already_taken_fails_before_anything_is_written_to_disk() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let out = valet().args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"]).arg(&data).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("binding 127.0.0.1:{port}")), "{stderr}");
+    assert!(!data.exists(), "the data directory was made before the port was checked");
+}
+
+#[test]
+fn devices_list_has_headers_and_times_people_read() {
+    let data = tempfile::tempdir().unwrap();
+    add_device(data.path(), "gate-1");
+    let list = String::from_utf8(run(valet().args(["devices", "list", "--data"]).arg(data.path())).stdout).unwrap();
+    let mut lines = list.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "ROLE", "KEY", "ADDED", "STATE"], "{list}");
+    let row = lines.next().unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(row.starts_with("gate-1") && row.contains(&today) && row.contains(" UTC"), "{row}");
+    assert!(!row.contains("+00:00"), "no RFC 3339 stamps: {row}");
+}
+
+/// Every subcommand's path, from `valet`'s own help: `["lot", "import"]`, `["serve"]`, …
+fn subcommands(path: &[String]) -> Vec<Vec<String>> {
+    let help = String::from_utf8(run(valet().args(path).arg("--help")).stdout).unwrap();
+    let mut found = vec![path.to_vec()];
+    let Some(commands) = help.split("Commands:\n").nth(1) else { return found };
+    for line in commands.lines().take_while(|l| l.starts_with("  ")) {
+        let name = line.split_whitespace().next().unwrap();
+        if name != "help" {
+            let mut sub = path.to_vec();
+            sub.push(name.to_owned());
+            found.extend(subcommands(&sub));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_positional_argument_in_help_has_a_description() {
+    let all = subcommands(&[]);
+    assert!(all.len() > 15, "{all:?}");
+    for path in all {
+        let help = String::from_utf8(run(valet().args(&path).arg("--help")).stdout).unwrap();
+        let Some(arguments) = help.split("Arguments:\n").nth(1) else { continue };
+        let lines: Vec<&str> = arguments.lines().take_while(|l| l.starts_with("  ")).collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(argument) = line.trim_start().strip_prefix('<') else { continue };
+            // Short help puts the text beside the name; long help on the lines below it.
+            let beside = argument.split_once("  ").is_some_and(|(_, text)| !text.trim().is_empty());
+            let below =
+                lines.get(i + 1).is_some_and(|next| !next.trim().is_empty() && !next.trim_start().starts_with('<'));
+            assert!(beside || below, "`valet {}`: {line:?} has no description", path.join(" "));
+        }
+    }
+}

@@ -102,11 +102,17 @@ async fn refunds_stay_within_the_charge_and_are_audited(db: TestStore) {
     let first = gate.refund(session, eur(200), "k1", alice(), why("bumped")).await.unwrap();
     let repeat = gate.refund(session, eur(200), "k1", alice(), why("bumped")).await.unwrap();
     assert_eq!(first, repeat, "the same key refunds once");
+    // Refused here, before the provider is asked, with what is left.
     let too_much = gate.refund(session, eur(500), "k2", alice(), why("greedy")).await.unwrap_err();
-    assert!(matches!(too_much, DeskError::RefundRefused(_)), "{too_much:?}");
+    assert!(matches!(too_much, DeskError::OverRefund { left, .. } if left.minor == 400), "{too_much:?}");
+    // The same key again for another amount is refused, not answered with the first refund.
+    let reused = gate.refund(session, eur(100), "k1", alice(), why("bumped")).await.unwrap_err();
+    assert!(matches!(reused, DeskError::RefundKeyReused { first, .. } if first.minor == 200), "{reused:?}");
     let rest = gate.refund(session, None, "k3", alice(), why("goodwill")).await.unwrap();
     assert_eq!(rest.amount.minor, 400, "600 charged, 200 refunded before");
     assert_eq!(gate.store().refunds_for_session(session).await.unwrap().len(), 2);
+    let nothing_left = gate.refund(session, None, "k4", alice(), why("again")).await.unwrap_err();
+    assert!(matches!(nothing_left, DeskError::OverRefund { left, .. } if left.minor == 0), "{nothing_left:?}");
 
     let audit = gate.store().audit_events(at(0, 0)).await.unwrap();
     let refunds = audit.iter().filter(|e| matches!(e.what, AuditAction::Refund { .. })).count();

@@ -57,7 +57,7 @@ async fn decide(state: &AppState, event: &CloudEvent) -> Result<Option<CloudEven
     let mut reported: PlateReadEvent = event.data_json().map_err(|e| ApiError::BadEvent(e.to_string()))?;
     let crop = reported.crop_jpeg.take();
     // The camera's time, else the event's (when the frame arrived), else now.
-    let read = reported.into_read(event.time.unwrap_or_else(Utc::now)).map_err(ApiError::BadEvent)?;
+    let read = reported.into_read(event.time.unwrap_or_else(Utc::now), Utc::now()).map_err(ApiError::BadEvent)?;
     let gate = state.gate();
     let (ty, answer, charge_request) = match read.direction {
         Direction::Entry => {
@@ -105,9 +105,12 @@ fn command_barrier(state: &AppState, camera: &str, answer: &GateAnswer, event: &
     publish_barrier(state, camera, &command);
 }
 
-/// Sends `command` to `camera`'s barrier when the garage has an MQTT broker.
+/// Sends `command` to `camera`'s barrier when the garage has an MQTT broker; a command that
+/// cannot be sent is logged (the lane's own answer still carries the decision).
 pub(crate) fn publish_barrier(state: &AppState, camera: &str, command: &serde_json::Value) {
-    if let Some(mqtt) = state.mqtt() {
-        mqtt.publish_barrier(camera, command);
+    if let Some(mqtt) = state.mqtt()
+        && let Err(e) = mqtt.publish_barrier(camera, command)
+    {
+        tracing::warn!(camera, error = %e, "barrier command not sent");
     }
 }

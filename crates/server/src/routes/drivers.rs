@@ -3,13 +3,13 @@
 //! gate is the capability (`/v1/pay/{link}`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use valet_garage::{ChargeState, LinkToken, PaymentMethodToken, Plate};
 use valet_store::{SessionFilter, SessionRecord};
 
-use super::{ApiJson, Page};
+use super::{ApiJson, ApiQuery, Page};
 use crate::AppState;
 use crate::api::{
     CardSetupAnswer, DriverView, PaidAnswer, PayBody, PlateBody, Quote, SessionView, SignUp, SignedUpAnswer,
@@ -66,7 +66,7 @@ pub async fn remove_plate(
 pub async fn sessions(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let records = state.gate().store().sessions(SessionFilter::Driver(driver.id), page.limit()).await?;
     Ok(Json(records.iter().map(session_view).collect()))
@@ -75,7 +75,7 @@ pub async fn sessions(
 pub async fn receipts(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Vec<valet_garage::Receipt>>, ApiError> {
     Ok(Json(state.gate().store().receipts_of_driver(driver.id, page.limit()).await?))
 }

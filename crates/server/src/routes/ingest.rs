@@ -4,7 +4,7 @@
 //! the previous function) delivers to when the functions run apart.
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use valet_garage::Direction;
 
 use crate::AppState;
-use crate::api::{ChainAnswer, ChainStep};
+use crate::api::{ChainAnswer, ChainStep, GateEvent, PlateReadEvent};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::functions::{self, Chain, CloudEvent, Function, plate_reader, types};
@@ -26,7 +26,7 @@ pub async fn post_gate_frame(
     State(state): State<AppState>,
     AuthedDevice(_device): AuthedDevice,
     Path(camera): Path<String>,
-    Query(query): Query<GateFrameQuery>,
+    super::ApiQuery(query): super::ApiQuery<GateFrameQuery>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -57,16 +57,32 @@ pub(crate) async fn answer(
         return Ok(Json(value).into_response());
     }
     let status = if forwarded.is_some() { StatusCode::ACCEPTED } else { StatusCode::OK };
-    let events = chain
-        .trail
-        .iter()
-        .map(|e| ChainStep {
-            ty: e.ty.clone(),
-            id: e.id.clone(),
-            data: e.data_json().unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
-    Ok((status, Json(ChainAnswer { id, events, forwarded })).into_response())
+    Ok((status, Json(chain_answer(id, &chain, forwarded))).into_response())
+}
+
+/// The device's view of a chain: the read (without its crop), the gate's answer with the charge's
+/// outcome once billing ran here, and the events by type and id.
+fn chain_answer(id: String, chain: &Chain, forwarded: Option<String>) -> ChainAnswer {
+    let (mut read, mut gate, mut charged) = (None, None, None);
+    for event in &chain.trail {
+        match event.ty.as_str() {
+            types::PLATE_READ => read = event.data_json::<PlateReadEvent>().ok(),
+            types::SESSION_OPENED | types::SESSION_CLOSED | types::GATE_DECIDED => {
+                gate = event.data_json::<GateEvent>().ok().map(|e| e.answer);
+            }
+            types::CHARGE_SUCCEEDED => charged = Some("succeeded"),
+            types::CHARGE_FAILED => charged = Some("failed"),
+            _ => {}
+        }
+    }
+    if let Some(read) = &mut read {
+        read.crop_jpeg = None;
+    }
+    if let (Some(gate), Some(charged)) = (&mut gate, charged) {
+        gate.charge = Some(charged.to_owned());
+    }
+    let events = chain.trail.iter().map(|e| ChainStep { ty: e.ty.clone(), id: e.id.clone() }).collect();
+    ChainAnswer { id, read, gate, events, forwarded }
 }
 
 /// `POST /`: one CloudEvent from the broker or the previous function. 200 with the next event,

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -31,7 +31,7 @@ pub async fn post_frame(
     State(state): State<AppState>,
     AuthedDevice(_device): AuthedDevice,
     Path(id): Path<String>,
-    Query(query): Query<FrameQuery>,
+    super::ApiQuery(query): super::ApiQuery<FrameQuery>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/tariff", get(operators::tariff).put(operators::change_tariff))
             .route("/v1/lists", get(operators::lists).post(operators::change_list))
             .route("/v1/permits", get(operators::permits).post(operators::save_permit))
+            .route("/v1/lanes", get(operators::lanes))
             .route("/v1/barriers/{camera}/open", post(operators::open_barrier))
             .route("/v1/audit", get(operators::audit))
             .route("/v1/dead-letters", get(operators::dead_letters))
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         }
     }
     app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let peer = req
@@ -98,6 +100,30 @@ pub fn router(state: AppState) -> Router {
 /// peer by the trace layer.
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound { method: method.to_string(), path: uri.path().chars().take(200).collect() }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().chars().take(200).collect() }
+}
+
+/// A query string whose rejection is an [`ApiError`], like [`ApiJson`]'s.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::BadRequest(format!("the query string: {}", query_problem(&rejection)))),
+        }
+    }
+}
+
+/// serde's words for the field at fault, without axum's preamble.
+fn query_problem(rejection: &axum::extract::rejection::QueryRejection) -> String {
+    let text = rejection.body_text();
+    text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned()
 }
 
 /// A JSON body whose rejection is an [`ApiError`] (a JSON answer naming the problem), not

@@ -201,12 +201,22 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/v1/permits", Operator, "Permits valid now.", None, (200, "[PermitTerms]")),
     op("post", "/v1/permits", Admin, "Save a monthly permit. Audited.", Some("PermitBody"), (201, "PermitTerms")),
     op(
+        "get",
+        "/v1/lanes",
+        Operator,
+        "The gate lanes: each camera that has read a plate, its direction, first and last seen.",
+        None,
+        (200, "`[{\"camera\", \"direction\", \"first_seen\", \"last_seen\"}]`"),
+    ),
+    op(
         "post",
         "/v1/barriers/{camera}/open",
         Operator,
-        "Lift a barrier by hand (intercom, jammed reader). Audited.",
+        "Lift a barrier by hand (intercom, jammed reader): a lane whose camera has read a plate (404 \
+         `unknown_lane` lists the known ones), sent over MQTT (503 `barrier_not_reached` when no broker is \
+         configured or connected), then audited.",
         Some("Why"),
-        (200, "\"lift\""),
+        (200, "`{\"camera\", \"barrier\": \"lift\", \"sent_to\": topic}`"),
     ),
     op(
         "get",
@@ -334,13 +344,18 @@ fn schemas() -> Value {
                 "confidence": { "type": "number", "minimum": 0, "maximum": 1 },
                 "candidates": {
                     "type": "array",
+                    "maxItems": crate::api::MAX_CANDIDATES,
                     "items": {
                         "type": "object",
                         "required": ["text", "confidence"],
-                        "properties": { "text": { "type": "string" }, "confidence": { "type": "number" } }
+                        "properties": { "text": { "type": "string" }, "confidence": { "type": "number", "minimum": 0, "maximum": 1 } }
                     }
                 },
-                "at": { "type": "string", "format": "date-time" }
+                "at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the car was read; at most 2 minutes ahead of the garage's clock and 24 hours behind it."
+                }
             }
         },
         "SignUp": {

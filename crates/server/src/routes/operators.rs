@@ -3,15 +3,15 @@
 //! with the key's name and the `why` the request gives (a blank one is refused).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use valet_garage::{AuditEvent, Barrier, CameraId, Money, PlateLists, Price, Reason, ReviewDecision, SessionId};
+use valet_garage::{AuditEvent, Money, PlateLists, Price, Reason, ReviewDecision, SessionId};
 use valet_store::{ListKind, RefundRecord, ReviewItemId, SessionFilter, StoredReviewItem};
 
 use super::drivers::{parse_plate, session_view};
-use super::{ApiJson, Page};
+use super::{ApiJson, ApiQuery, Page};
 use crate::AppState;
 use crate::api::{
     ListChangeBody, PermitBody, PlateCorrectionBody, RefundBody, RefundView, ReviewDecisionBody, ReviewView,
@@ -30,7 +30,7 @@ pub struct SessionQuery {
 pub async fn sessions(
     State(state): State<AppState>,
     _: AuthedOperator,
-    Query(query): Query<SessionQuery>,
+    ApiQuery(query): ApiQuery<SessionQuery>,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let filter = match query.state.as_deref() {
         None => SessionFilter::All,
@@ -106,9 +106,10 @@ pub async fn review_items(State(state): State<AppState>, _: AuthedOperator) -> R
 pub async fn decide_review(
     State(state): State<AppState>,
     operator: AuthedOperator,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<ReviewDecisionBody>,
 ) -> Result<Json<ReviewView>, ApiError> {
+    let id = parse_review_item(&id)?;
     let gate = state.gate();
     let now = Utc::now();
     let decision = match body.session {
@@ -126,9 +127,7 @@ pub async fn decide_review(
     if body.resolution.trim().is_empty() {
         return Err(ApiError::BadRequest("say in `resolution` what was decided".into()));
     }
-    let item = gate
-        .decide_review(ReviewItemId(id), decision, body.resolution.trim(), operator.id(), reason(&body.why)?)
-        .await?;
+    let item = gate.decide_review(id, decision, body.resolution.trim(), operator.id(), reason(&body.why)?).await?;
     Ok(Json(review_view(item)))
 }
 
@@ -136,11 +135,12 @@ pub async fn decide_review(
 pub async fn correct_plate(
     State(state): State<AppState>,
     operator: AuthedOperator,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<PlateCorrectionBody>,
 ) -> Result<Json<ReviewView>, ApiError> {
+    let id = parse_review_item(&id)?;
     let plate = parse_plate(&body.plate)?;
-    let item = state.gate().correct_plate(ReviewItemId(id), plate, operator.id(), reason(&body.why)?).await?;
+    let item = state.gate().correct_plate(id, plate, operator.id(), reason(&body.why)?).await?;
     Ok(Json(review_view(item)))
 }
 
@@ -196,18 +196,37 @@ pub async fn save_permit(
     Ok((StatusCode::CREATED, Json(permit.terms().clone())))
 }
 
+#[derive(Debug, serde::Serialize)]
+pub struct LaneView {
+    camera: String,
+    direction: valet_garage::Direction,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+}
+
+/// The gate lanes whose cameras have read a plate: the barriers `open_barrier` may lift.
+pub async fn lanes(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<Vec<LaneView>>, ApiError> {
+    let lanes = state.gate().lanes().await?;
+    Ok(Json(
+        lanes
+            .into_iter()
+            .map(|l| LaneView {
+                camera: l.camera.0,
+                direction: l.direction,
+                first_seen: l.first_seen,
+                last_seen: l.last_seen,
+            })
+            .collect(),
+    ))
+}
+
 pub async fn open_barrier(
     State(state): State<AppState>,
     operator: AuthedOperator,
     Path(camera): Path<String>,
     ApiJson(body): ApiJson<Why>,
-) -> Result<Json<Barrier>, ApiError> {
-    let barrier =
-        state.gate().open_barrier_manually(CameraId(camera.clone()), operator.id(), reason(&body.why)?).await?;
-    let command =
-        serde_json::json!({ "barrier": barrier, "outcome": "manual", "by": operator.id().0, "at": Utc::now() });
-    crate::functions::gate::publish_barrier(&state, &camera, &command);
-    Ok(Json(barrier))
+) -> Result<Json<crate::barriers::ManualLift>, ApiError> {
+    Ok(Json(crate::barriers::lift_by_hand(&state, &camera, operator.id(), reason(&body.why)?).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,7 +238,7 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     _: AuthedOperator,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
     let since = query.since.unwrap_or_else(|| Utc::now() - chrono::TimeDelta::days(1));
     Ok(Json(state.gate().store().audit_events(since).await?))
@@ -232,6 +251,10 @@ fn reason(why: &str) -> Result<Reason, ApiError> {
 
 fn parse_session(text: &str) -> Result<SessionId, ApiError> {
     SessionId::parse(text).map_err(|_| ApiError::Missing(format!("no session {text:?}")))
+}
+
+fn parse_review_item(text: &str) -> Result<ReviewItemId, ApiError> {
+    text.parse().map(ReviewItemId).map_err(|_| ApiError::Missing(format!("no review item {text:?}")))
 }
 
 fn refund_view(refund: &RefundRecord) -> RefundView {
@@ -267,7 +290,7 @@ fn hex_id() -> String {
 pub async fn dead_letters(
     State(state): State<AppState>,
     _: AuthedOperator,
-    Query(page): Query<super::Page>,
+    ApiQuery(page): ApiQuery<super::Page>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let letters = state.gate().store().dead_letters(page.limit()).await?;
     Ok(Json(

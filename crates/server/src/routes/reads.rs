@@ -9,7 +9,7 @@ use valet_gate::{HandledEntry, HandledExit};
 
 use super::ApiJson;
 use crate::AppState;
-use crate::api::{GateAnswer, PlateReadEvent};
+use crate::api::{ExitScreen, GateAnswer, PlateReadEvent};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 
@@ -18,7 +18,8 @@ pub async fn post(
     AuthedDevice(device): AuthedDevice,
     ApiJson(event): ApiJson<PlateReadEvent>,
 ) -> Result<Json<GateAnswer>, ApiError> {
-    let read = event.into_read(Utc::now()).map_err(ApiError::BadRequest)?;
+    let now = Utc::now();
+    let read = event.into_read(now, now).map_err(ApiError::BadRequest)?;
     tracing::debug!(device = device.name.as_str(), camera = %read.camera.0, direction = ?read.direction, "plate read");
     let gate = state.gate();
     let answer = match read.direction {
@@ -78,7 +79,7 @@ pub(crate) fn exit_answer(handled: HandledExit) -> GateAnswer {
         outcome: outcome.to_owned(),
         session: session.map(|s| s.to_string()),
         link,
-        display: serde_json::to_value(&decision.display).ok(),
+        display: Some(ExitScreen::from(&decision.display)),
         charge,
         review_items: handled.review.iter().map(|id| id.0).collect(),
     }

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use valet_garage::{OperatorId, Reason, ReviewDecision};
 use valet_store::{Device, ListKind, ReviewItemId, SessionFilter};
 
-use super::{LOGIN_HOURS, cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond, set_cookie};
+use super::{
+    LOGIN_HOURS, cookie, csrf_field, csrf_ok, local_time, money, page, redirect, refused_csrf, respond, set_cookie,
+};
 use crate::AppState;
 use crate::lots::LiveLot;
 
@@ -118,7 +120,14 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
         .into_iter()
         .filter(|s| s.state.exit().is_some_and(|exit| exit.at.date_naive() == today))
         .collect();
-    let paid_today: i64 = paid.iter().filter_map(|s| s.state.exit()).map(|exit| exit.price.total.minor).sum();
+    // What each stay paid today keeps after its refunds: the day's takings and what is left to refund.
+    let mut refundable = std::collections::HashMap::new();
+    for session in &paid {
+        if let Ok(Some(charge)) = state.gate().refundable(session.id).await {
+            refundable.insert(session.id, charge);
+        }
+    }
+    let paid_today: i64 = refundable.values().map(|c| c.charged.minor - c.refunded.minor).sum();
     let currency = state.gate().tariff().spec().currency;
     let reviews = store.open_review_items().await.unwrap_or_default();
     let mut with_image = std::collections::BTreeSet::new();
@@ -127,12 +136,22 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
             with_image.insert(item.id.0);
         }
     }
+    // Each item's stay, so the operator sees whether the car is still inside.
+    let mut stays = std::collections::HashMap::new();
+    for item in &reviews {
+        if let Some(session) = item.item.session
+            && let Ok(Some(stay)) = store.session(session).await
+        {
+            stays.insert(item.id.0, stay);
+        }
+    }
     let lists = store.plate_lists().await.unwrap_or_default();
     let permits = store.permits_valid_at(Utc::now()).await.unwrap_or_default();
     let tariff = state.gate().tariff();
     let mut audit = store.audit_events(Utc::now() - TimeDelta::days(1)).await.unwrap_or_default();
     audit.reverse();
     let lots: Vec<_> = state.lots().iter().cloned().collect();
+    let lanes = state.gate().lanes().await.unwrap_or_default();
     respond(&headers, StatusCode::OK, |csrf| {
         page(
             "Dashboard",
@@ -146,7 +165,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         thead { tr { th { "Plate" } th { "Entered" } th { "Payer" } } }
                         tbody { @for s in &open { tr {
                             td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
-                            td { (s.entry.format("%Y-%m-%d %H:%M:%S UTC")) }
+                            td { (local_time(&state, s.entry)) }
                             td { @match &s.payer { valet_garage::Payer::Registered(_) => "signed up", valet_garage::Payer::Unregistered { .. } => "pay by plate" } }
                         } } }
                     }
@@ -158,18 +177,26 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         thead { tr { th { "Plate" } th { "Left" } th { "Price" } th { "Refund" } } }
                         tbody { @for s in &paid { tr {
                             td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
-                            td { (s.state.exit().map(|e| e.at.format("%H:%M:%S").to_string()).unwrap_or_default()) }
+                            td { (s.state.exit().map(|e| local_time(&state, e.at)).unwrap_or_default()) }
                             td { (s.state.exit().map(|e| money(e.price.total)).unwrap_or_default()) }
-                            td {
-                                form.refund method="post" action=(format!("/ops/refunds/{}", s.id)) {
-                                    (csrf_field(csrf))
-                                    // One key per rendered form: sending it twice refunds once.
-                                    input type="hidden" name="key" value=(crate::functions::cloudevents::fresh_id());
-                                    label for=(format!("refund-why-{}", s.id)) { "Why" }
-                                    input id=(format!("refund-why-{}", s.id)) name="why" required;
-                                    button type="submit" { "Refund in full" }
-                                }
-                            }
+                            td { @match refundable.get(&s.id) {
+                                None => "nothing charged",
+                                Some(charge) if charge.left().is_zero() => { "refunded " (money(charge.refunded)) },
+                                Some(charge) => {
+                                    @if !charge.refunded.is_zero() { "refunded " (money(charge.refunded)) "; " }
+                                    form.refund method="post" action=(format!("/ops/refunds/{}", s.id)) {
+                                        (csrf_field(csrf))
+                                        // One key per rendered form: sending it twice refunds once.
+                                        input type="hidden" name="key" value=(crate::functions::cloudevents::fresh_id());
+                                        label for=(format!("refund-why-{}", s.id)) { "Why" }
+                                        input id=(format!("refund-why-{}", s.id)) name="why" required;
+                                        button type="submit" {
+                                            @if charge.refunded.is_zero() { "Refund in full" }
+                                            @else { "Refund the remaining " (money(charge.left())) }
+                                        }
+                                    }
+                                },
+                            } }
                         } } }
                     }
                 }
@@ -178,31 +205,54 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                     h2 #review-h { "Review queue (" (reviews.len()) ")" }
                     @if reviews.is_empty() { p { "Nothing to review." } }
                     @for item in &reviews {
-                        form.card.review method="post" action=(format!("/ops/review/{}", item.id.0)) data-item=(item.id.0) {
-                            (csrf_field(csrf))
+                        @let id = item.id.0;
+                        article.card.review data-item=(id) {
                             p {
                                 strong { (reason(&item.item.reason)) }
                                 @if let Some(read) = &item.item.read {
                                     " · read " code { (read.text) } " (" (format!("{:.0}", read.confidence * 100.0)) "% sure) at " (read.camera.0)
                                 }
-                                " · " (item.item.at.format("%H:%M:%S"))
+                                " · " (local_time(&state, item.item.at))
                             }
-                            @if with_image.contains(&item.id.0) {
-                                img.crop src=(format!("/ops/review/{}/crop.jpg", item.id.0)) alt="The plate as the camera saw it";
+                            p.stay {
+                                @match stays.get(&id) {
+                                    Some(stay) => {
+                                        "Stay " code { (stay.id) } ": "
+                                        @if stay.state.name() == "open" { strong { "the car is still inside" } " (entered " (local_time(&state, stay.entry)) ")" }
+                                        @else { "the car has left (" (stay.state.name()) ")" }
+                                    },
+                                    None => "No stay: nothing was opened or matched.",
+                                }
                             }
-                            label for=(format!("plate-{}", item.id.0)) { "The plate, if the camera misread it" }
-                            input id=(format!("plate-{}", item.id.0)) name="plate" autocapitalize="characters" autocomplete="off";
-                            label for=(format!("resolution-{}", item.id.0)) { "What you decided" }
-                            input id=(format!("resolution-{}", item.id.0)) name="resolution" required placeholder="confirmed AB123CD";
-                            label for=(format!("decision-{}", item.id.0)) { "The stay" }
-                            select id=(format!("decision-{}", item.id.0)) name="decision" {
-                                option value="none" { "leave as it is" }
-                                option value="mark_paid" { "mark paid" }
-                                option value="mark_unpaid" { "mark unpaid (a debt)" }
+                            @if with_image.contains(&id) {
+                                img.crop src=(format!("/ops/review/{id}/crop.jpg")) alt="The plate as the camera saw it";
                             }
-                            label for=(format!("why-{}", item.id.0)) { "Why (kept in the audit log)" }
-                            input id=(format!("why-{}", item.id.0)) name="why" required;
-                            button type="submit" { "Decide" }
+                            @if item.item.session.is_some() {
+                                form.correct method="post" action=(format!("/ops/review/{id}/plate")) {
+                                    (csrf_field(csrf))
+                                    label for=(format!("plate-{id}")) { "The plate, if the camera misread it" }
+                                    input id=(format!("plate-{id}")) name="plate" required autocapitalize="characters" autocomplete="off";
+                                    label for=(format!("plate-why-{id}")) { "Why (kept in the audit log)" }
+                                    input id=(format!("plate-why-{id}")) name="why" required placeholder="legible in the crop";
+                                    button type="submit" { "Correct the plate" }
+                                }
+                            }
+                            form.decide method="post" action=(format!("/ops/review/{id}")) {
+                                (csrf_field(csrf))
+                                label for=(format!("resolution-{id}")) { "What you decided" }
+                                input id=(format!("resolution-{id}")) name="resolution" required placeholder="confirmed AB123CD";
+                                @if item.item.session.is_some() {
+                                    label for=(format!("decision-{id}")) { "The stay" }
+                                    select id=(format!("decision-{id}")) name="decision" {
+                                        option value="none" { "leave as it is" }
+                                        option value="mark_paid" { "mark paid" }
+                                        option value="mark_unpaid" { "mark unpaid (a debt)" }
+                                    }
+                                }
+                                label for=(format!("why-{id}")) { "Why (kept in the audit log)" }
+                                input id=(format!("why-{id}")) name="why" required;
+                                button type="submit" { "Decide" }
+                            }
                         }
                     }
                 }
@@ -210,8 +260,14 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                     h2 #rules-h { "Tariff, lists and permits" }
                     h3 { "Tariff" }
                     ul #tariff {
-                        li { "Free for the first " (tariff.spec().grace_minutes) " minutes; at most "
-                            (money(valet_garage::Money::new(tariff.spec().daily_max_minor, tariff.spec().currency))) " a day" }
+                        li {
+                            @match tariff.spec().grace_minutes {
+                                0 => "Charged from the first minute",
+                                1 => "Free for the first minute",
+                                grace => { "Free for the first " (grace) " minutes" },
+                            }
+                            "; at most " (money(valet_garage::Money::new(tariff.spec().daily_max_minor, tariff.spec().currency))) " a day"
+                        }
                         @for band in &tariff.spec().bands {
                             li { (band.name) ": from minute " (band.from_minute) ", "
                                 (money(valet_garage::Money::new(band.price_minor, tariff.spec().currency))) " per started " (band.every_minutes) " minutes" }
@@ -241,19 +297,25 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                     h3 { "Permits valid now (" (permits.len()) ")" }
                     ul { @for permit in &permits { li {
                         (permit.terms().plates.iter().map(|p| p.display()).collect::<Vec<_>>().join(", "))
-                        " until " (permit.terms().valid_to.format("%Y-%m-%d"))
+                        " until " (local_time(&state, permit.terms().valid_to))
                     } } }
                 }
                 section aria-labelledby="barrier-h" {
                     h2 #barrier-h { "Open a barrier by hand" }
-                    form.card method="post" action="/ops/barriers/open" {
+                    @if lanes.is_empty() { p { "No lane yet: a lane is listed once its camera has read a plate." } }
+                    @else if state.mqtt().is_none() { p.error { "No barrier channel: set VALET_MQTT_BROKER to reach the barriers." } }
+                    @else { form.card method="post" action="/ops/barriers/open" {
                         (csrf_field(csrf))
-                        label for="barrier-camera" { "Lane camera" }
-                        input #barrier-camera name="camera" required placeholder="lane-exit";
+                        label for="barrier-camera" { "Lane" }
+                        select #barrier-camera name="camera" required {
+                            @for lane in &lanes {
+                                option value=(lane.camera.0) { (lane.camera.0) " (" (direction(lane.direction)) ")" }
+                            }
+                        }
                         label for="barrier-why" { "Why (kept in the audit log)" }
                         input #barrier-why name="why" required placeholder="intercom: reader cannot see the plate";
                         button type="submit" { "Lift the barrier" }
-                    }
+                    } }
                 }
                 section aria-labelledby="audit-h" {
                     h2 #audit-h { "Audit log, last 24 hours" }
@@ -261,7 +323,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
                         table #audit {
                             thead { tr { th { "When" } th { "Who" } th { "What" } th { "Why" } } }
                             tbody { @for event in &audit { tr {
-                                td { (event.at.format("%H:%M:%S")) }
+                                td { (local_time(&state, event.at)) }
                                 td { (event.who.0) }
                                 td { (action(&event.what)) }
                                 td { (event.why.as_str()) }
@@ -274,6 +336,13 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     })
 }
 
+fn direction(direction: valet_garage::Direction) -> &'static str {
+    match direction {
+        valet_garage::Direction::Entry => "entry",
+        valet_garage::Direction::Exit => "exit",
+    }
+}
+
 fn action(what: &valet_garage::AuditAction) -> String {
     use valet_garage::AuditAction as A;
     match what {
@@ -283,7 +352,14 @@ fn action(what: &valet_garage::AuditAction) -> String {
         A::ReviewResolved { item, resolution } => format!("resolved review item {item}: {resolution}"),
         A::PlateCorrected { read, plate, .. } => format!("corrected the plate {read} to {}", plate.display()),
         A::TariffChange { .. } => "changed the tariff".to_owned(),
-        A::ListChange { plate, change } => format!("changed the lists for {}: {change:?}", plate.display()),
+        A::ListChange { plate, change } => {
+            let change = match change {
+                valet_garage::ListChange::Allowed => "put on the allow list",
+                valet_garage::ListChange::Denied => "put on the deny list",
+                valet_garage::ListChange::Removed => "taken off the lists",
+            };
+            format!("{} {change}", plate.display())
+        }
         A::PermitChange { permit } => format!("saved permit {permit}"),
     }
 }
@@ -385,25 +461,16 @@ pub async fn open_barrier(
     if !csrf_ok(&headers, &form.csrf) {
         return refused_csrf();
     }
-    let camera = form.camera.trim().to_owned();
     let who = OperatorId(operator.name.as_str().to_owned());
-    let opened = match Reason::parse(&form.why) {
-        Ok(why) if !camera.is_empty() => state
-            .gate()
-            .open_barrier_manually(valet_garage::CameraId(camera.clone()), who.clone(), why)
-            .await
-            .map_err(|e| e.to_string()),
-        _ => Err("Name the lane's camera and say why.".to_owned()),
+    let lifted = match Reason::parse(&form.why) {
+        Ok(why) => crate::barriers::lift_by_hand(&state, form.camera.trim(), who, why).await.map_err(|e| e.to_string()),
+        Err(_) => Err("Say why: every barrier lifted by hand is audited with a reason.".to_owned()),
     };
-    match opened {
-        Ok(barrier) => {
-            let command = serde_json::json!({ "barrier": barrier, "outcome": "manual", "by": who.0, "at": Utc::now() });
-            crate::functions::gate::publish_barrier(&state, &camera, &command);
-            redirect("/ops")
-        }
+    match lifted {
+        Ok(_) => redirect("/ops"),
         Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
             page(
-                "Barrier not opened",
+                "Barrier not lifted",
                 html! { a href="/ops" { "Dashboard" } },
                 html! { p.error role="alert" { (message) } },
             )
@@ -485,9 +552,8 @@ fn reason(reason: &valet_garage::ReviewReason) -> &'static str {
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
-    #[serde(default)]
-    plate: String,
     resolution: String,
+    #[serde(default)]
     decision: String,
     why: String,
     #[serde(default)]
@@ -512,33 +578,58 @@ pub async fn decide(
         "mark_unpaid" => Some(ReviewDecision::MarkUnpaid { at: now }),
         _ => None,
     };
-    let corrected = form.plate.trim();
-    let decided = match Reason::parse(&form.why) {
-        Ok(why) if !corrected.is_empty() => match valet_garage::Plate::parse(corrected) {
-            Ok(plate) => state
-                .gate()
-                .correct_plate(ReviewItemId(id), plate, OperatorId(operator.name.as_str().to_owned()), why)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("That plate cannot be read: {e}.")),
-        },
-        Ok(why) => state
+    let who = OperatorId(operator.name.as_str().to_owned());
+    let decided = match (Reason::parse(&form.why), form.resolution.trim()) {
+        (Err(_), _) => Err("Say why: every decision is audited with a reason.".to_owned()),
+        (_, "") => Err("Say what you decided.".to_owned()),
+        (Ok(why), resolution) => state
             .gate()
-            .decide_review(
-                ReviewItemId(id),
-                decision,
-                form.resolution.trim(),
-                OperatorId(operator.name.as_str().to_owned()),
-                why,
-            )
+            .decide_review(ReviewItemId(id), decision, resolution, who, why)
             .await
+            .map(|_| ())
             .map_err(|e| e.to_string()),
-        Err(_) => Err("Say why: every decision is audited with a reason.".to_owned()),
     };
-    match decided {
-        Ok(_) => redirect("/ops"),
-        Err(message) => respond(&headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
-            page("Not decided", html! { a href="/ops" { "Dashboard" } }, html! { p.error role="alert" { (message) } })
+    after_review(&headers, "Not decided", decided)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlateForm {
+    plate: String,
+    why: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The operator read the plate off the camera's image: the item's stay takes it, and the item
+/// is resolved with it (no separate decision to write).
+pub async fn correct_plate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<PlateForm>,
+) -> Response {
+    let Some(operator) = signed_in(&state, &headers).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let who = OperatorId(operator.name.as_str().to_owned());
+    let corrected = match (Reason::parse(&form.why), valet_garage::Plate::parse(form.plate.trim())) {
+        (Err(_), _) => Err("Say why: every correction is audited with a reason.".to_owned()),
+        (_, Err(e)) => Err(format!("That plate cannot be read: {e}.")),
+        (Ok(why), Ok(plate)) => {
+            state.gate().correct_plate(ReviewItemId(id), plate, who, why).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+    };
+    after_review(&headers, "Plate not corrected", corrected)
+}
+
+fn after_review(headers: &HeaderMap, title: &str, outcome: Result<(), String>) -> Response {
+    match outcome {
+        Ok(()) => redirect("/ops"),
+        Err(message) => respond(headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
+            page(title, html! { a href="/ops" { "Dashboard" } }, html! { p.error role="alert" { (message) } })
         }),
     }
 }

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/logout", post(dashboard::logout))
         .route("/ops", get(dashboard::dashboard))
         .route("/ops/review/{id}", post(dashboard::decide))
+        .route("/ops/review/{id}/plate", post(dashboard::correct_plate))
         .route("/ops/review/{id}/crop.jpg", get(dashboard::review_crop))
         .route("/ops/barriers/open", post(dashboard::open_barrier))
         .route("/ops/refunds/{session}", post(dashboard::refund))
@@ -46,10 +47,22 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(dashboard::frame))
         .route("/assets/valet.css", get(stylesheet))
         .route("/assets/card.js", get(card_script))
+        // Browsers ask for it on every first visit: an answer, not a logged 404.
+        .route("/favicon.ico", get(favicon))
 }
 
 async fn stylesheet() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("valet.css"))
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("favicon.svg"),
+    )
 }
 
 async fn card_script() -> impl IntoResponse {
@@ -66,6 +79,7 @@ fn page(title: &str, nav: Markup, content: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Valet" }
                 link rel="stylesheet" href="/assets/valet.css";
+                link rel="icon" type="image/svg+xml" href="/favicon.ico";
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -127,6 +141,13 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, path: &str, max_
 
 fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// A time as every page shows it: the garage's local time (the tariff's UTC offset), to the minute.
+fn local_time(state: &AppState, at: chrono::DateTime<chrono::Utc>) -> String {
+    let offset = state.gate().tariff().spec().utc_offset_minutes;
+    let zone = chrono::FixedOffset::east_opt(offset * 60).unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// A money amount as people read it: `€6.75`.

@@ -1,10 +1,14 @@
 //! The HTTP API: routes through `oneshot` (no socket), then the connection loop on a real socket
 //! with the junk that reaches a public port.
 
+mod barriers;
 mod connections;
+mod errors;
 mod events;
 mod garage;
 mod helpers;
 mod lots;
+mod reads;
+mod refunds;
 mod routes;
 mod stripe;

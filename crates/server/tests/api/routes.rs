@@ -190,3 +190,27 @@ async fn a_scanner_probing_for_admin_pages_gets_a_plain_404() {
     let (status, body) = app.call(Request::get("/config/getuser?index=0").body(Body::empty()).unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
+
+#[tokio::test]
+async fn the_readmes_classify_example_is_what_the_bundled_model_answers() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let example = readme.split("--data-binary @").nth(1).expect("the README shows a classify example");
+    let file = example.split_whitespace().next().unwrap();
+    let shown = example.split_once("/v1/classify\n").unwrap().1.split("\n```").next().unwrap();
+    let shown: serde_json::Value = serde_json::from_str(shown).expect("the example's answer is JSON");
+    let app = spawn_app().await;
+    let image = std::fs::read(format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let request = Request::post("/v1/classify")
+        .header("authorization", format!("Bearer {}", app.key))
+        .header("content-type", "image/png")
+        .body(Body::from(image))
+        .unwrap();
+    let (status, answer) = app.call(request).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["label"], shown["label"], "{answer}");
+    assert_eq!(answer["image"], shown["image"], "{answer}");
+    for class in ["occupied", "free"] {
+        let (got, said) = (answer["scores"][class].as_f64().unwrap(), shown["scores"][class].as_f64().unwrap());
+        assert!((got - said).abs() < 1e-4, "{class}: the model says {got}, the README {said}: {answer}");
+    }
+}

@@ -6,6 +6,7 @@
 
 mod charges;
 mod inbox;
+mod lanes;
 mod lots;
 mod records;
 mod sessions;

@@ -52,7 +52,7 @@ pub fn run(args: LotBenchArgs) -> anyhow::Result<ExitCode> {
     let classifier = Arc::new(OccupancyClassifier::bundled()?);
     let cam = CameraId::new("cam1");
     println!(
-        "frame {w}×{h} ({} bytes), model {} at {}², warp {:?}, {} threads available; medians of {} warm runs",
+        "frame {w}×{h} ({} bytes), model {} at {}², warp {}, {} threads available; medians of {} warm runs",
         bytes.len(),
         classifier.spec().model,
         classifier.spec().input_size,

@@ -23,6 +23,7 @@ use valet_occupancy::{Confusion, OccupancyClassifier, SpaceState};
 
 #[derive(Debug, clap::Args)]
 pub struct LotArgs {
+    /// A folder of PKLot-layout frames: each image beside its XML of spaces and `occupied` flags.
     dir: PathBuf,
     /// How spaces are warped to the model input: via[:SIDE] or direct[:SAMPLES].
     #[arg(long, value_parser = crate::lot::parse_warp, default_value = "direct:2")]
@@ -108,7 +109,7 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     let free = confusion.class(SpaceState::Free);
 
     println!(
-        "{n} spaces in {frames} frames under {} ({} occupied, {} free), model {}, warp {:?}",
+        "{n} spaces in {frames} frames under {} ({} occupied, {} free), model {}, warp {}",
         args.dir.display(),
         occupied.support,
         free.support,
@@ -151,7 +152,7 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
                 "model_ms_per_frame": per_frame(model_ms),
                 "decode_ms_per_frame": per_frame(decode_ms),
                 "model": classifier.spec().model,
-                "warp": format!("{:?}", args.warp),
+                "warp": args.warp.to_string(),
                 "occupied": occupied,
                 "free": free,
                 "confusion": { "rows": "truth", "columns": "predicted", "order": ["free", "occupied"], "counts": confusion.counts },

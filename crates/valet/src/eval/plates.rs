@@ -23,6 +23,7 @@ const REGION_FOLDERS: [&str; 3] = ["us", "eu", "br"];
 
 #[derive(Debug, clap::Args)]
 pub struct PlatesArgs {
+    /// A folder in the openalpr benchmark layout: `name.jpg` beside `name.txt` (`file x y w h PLATE`).
     dir: PathBuf,
     /// Whose formats rank the spellings: us, eu, br or auto (default: the region folder's name,
     /// else auto).
