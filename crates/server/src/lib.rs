@@ -150,6 +150,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let functions = settings.functions.clone();
+    refuse_stranded_events(&settings)?;
     let store = garage::open_store(&settings).await?;
     let gate = Arc::new(garage::open(&settings, &store).await?);
     // One occupancy model in memory, shared by single-space classification and every lot's
@@ -213,4 +214,26 @@ pub async fn run(
         tracing::warn!("an MQTT frame was still being handled after 30 s; leaving it to the broker");
     }
     Ok(())
+}
+
+/// Refuses a process that would take devices' frames and have nowhere to send the events they
+/// start (say `--functions ingest` without `K_SINK`): it would look ready, then fail every
+/// upload. Checked before anything is opened or written.
+fn refuse_stranded_events(settings: &Settings) -> anyhow::Result<()> {
+    if settings.sink.is_some() {
+        return Ok(());
+    }
+    let stranded = settings.functions.stranded_without_sink();
+    if stranded.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<String> = stranded.iter().map(|(ty, consumer)| format!("{ty} for {consumer}")).collect();
+    let consumers: Vec<&str> = stranded.iter().map(|(_, consumer)| consumer.name()).collect();
+    anyhow::bail!(
+        "refusing to start: the functions {} would send {} and no function here takes them. Set K_SINK to where \
+         they go (the Broker's address; Knative's SinkBinding sets it), or run {} in this process too",
+        String::from(settings.functions.clone()),
+        events.join(", "),
+        consumers.join(" and ")
+    )
 }

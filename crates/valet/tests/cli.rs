@@ -431,3 +431,29 @@ fn serve_demo_drives_cars_and_a_bay_camera_through_the_real_pipeline() {
     assert!(sessions.as_array().unwrap().iter().all(|s| s["plate"].is_string()), "{sessions}");
     let _ = server.child.kill();
 }
+
+#[test]
+fn serve_refuses_ingest_alone_without_a_sink_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (functions, missing) in [
+        ("ingest", &["K_SINK", "plate-reader", "occupancy", "io.valet.gate.frame.received.v1"][..]),
+        ("ingest,plate-reader,occupancy", &["K_SINK", "gate", "io.valet.plate.read.v1"][..]),
+    ] {
+        let out = valet()
+            .args(["serve", "--listen", "127.0.0.1:0", "--functions", functions, "--data"])
+            .arg(&data)
+            .env_remove("K_SINK")
+            .env_remove("VALET_FUNCTIONS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{functions} started without a sink\n{stderr}");
+        assert!(out.stdout.is_empty(), "it never said it was serving: {}", String::from_utf8_lossy(&out.stdout));
+        for word in missing {
+            assert!(stderr.contains(word), "{functions}: {word:?} not named in:\n{stderr}");
+        }
+    }
+    assert!(!data.exists(), "refused before anything was written");
+}
