@@ -467,3 +467,123 @@ async fn a_frame_published_over_mqtt_lifts_the_barrier_over_mqtt() {
     let sessions = sessions_of(&garage.store().await, "VL482TG").await;
     assert!(matches!(sessions.as_slice(), [(SessionState::Open, _)]), "{sessions:?}\n{}", valet.log());
 }
+
+/// One `curl` of a shell example: its URL, `-H` headers and body.
+#[derive(Debug)]
+struct CurlExample {
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Every `curl` in the ```sh blocks of `markdown` that sends a CloudEvent (a `ce-type` header).
+/// `@frame.jpg` bodies are `frame`.
+fn cloudevent_examples(markdown: &str, frame: &[u8]) -> Vec<CurlExample> {
+    let mut examples = Vec::new();
+    let mut in_sh = false;
+    let mut block = String::new();
+    for line in markdown.lines() {
+        let fence = line.trim_start();
+        if !in_sh && fence.starts_with("```sh") {
+            in_sh = true;
+            block.clear();
+        } else if in_sh && fence.starts_with("```") {
+            in_sh = false;
+            // A command continues over lines ending in a backslash.
+            let joined = block.replace("\\\n", " ");
+            for command in joined.lines() {
+                let words = shell_words(command);
+                let Some(curl) = words.iter().rposition(|w| w == "curl") else { continue };
+                let mut example = CurlExample { url: String::new(), headers: Vec::new(), body: Vec::new() };
+                let mut args = words[curl + 1..].iter();
+                while let Some(arg) = args.next() {
+                    match arg.as_str() {
+                        "-H" | "--header" => {
+                            let header = args.next().expect("-H takes a header");
+                            let (name, value) = header.split_once(':').expect("a header is NAME: VALUE");
+                            example.headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+                        }
+                        "-d" | "--data" | "--data-binary" | "--data-raw" => {
+                            let data = args.next().expect("-d takes a body");
+                            example.body = match data.strip_prefix('@') {
+                                Some("frame.jpg") => frame.to_vec(),
+                                Some(file) => panic!("an example posts @{file}, which this test does not know"),
+                                None => data.clone().into_bytes(),
+                            };
+                        }
+                        "-X" => {
+                            args.next();
+                        }
+                        url if url.starts_with("http") => example.url = url.to_owned(),
+                        _ => {}
+                    }
+                }
+                if example.headers.iter().any(|(name, _)| name == "ce-type") {
+                    examples.push(example);
+                }
+            }
+        } else if in_sh {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    examples
+}
+
+/// Splits a shell command line into words: single and double quotes, backslash escapes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => word.get_or_insert_default().extend(chars.by_ref().take_while(|&c| c != '\'')),
+            '"' => {
+                let word = word.get_or_insert_default();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => word.extend(chars.next()),
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_default().extend(chars.next()),
+            c if c.is_whitespace() => words.extend(word.take()),
+            c => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cloudevent_example_in_the_deploy_readme_is_taken_by_the_function_it_is_for() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/README.md")).unwrap();
+    let examples = cloudevent_examples(&readme, FRAME_VL482TG);
+    // Step 6's plate read and frame, and the image check's plate read.
+    assert!(examples.len() >= 3, "the README's CloudEvent examples were not all found: {examples:#?}");
+    let garage = Garage::sqlite();
+    let gate = garage.start("gate", None);
+    let reader = garage.start("plate-reader", None);
+    let client = reqwest::Client::new();
+    for example in &examples {
+        let ty = &example.headers.iter().find(|(name, _)| name == "ce-type").unwrap().1;
+        // Sent where the Broker's Trigger would send it, with the reply the consumer should give.
+        let (function, reply) = match ty.as_str() {
+            "io.valet.plate.read.v1" => (&gate, "io.valet.session.opened.v1"),
+            "io.valet.gate.frame.received.v1" => (&reader, "io.valet.plate.read.v1"),
+            other => panic!("the README sends {other}, which this test does not route: {example:?}"),
+        };
+        let mut request = client.post(format!("{}/", function.url)).body(example.body.clone());
+        for (name, value) in &example.headers {
+            request = request.header(name, value);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let replied = answer.headers().get("ce-type").map(|v| v.to_str().unwrap().to_owned());
+        let body = answer.text().await.unwrap();
+        assert_eq!(status, 200, "{} ({}) answered {body}\n{}", example.url, ty, function.log());
+        assert_eq!(replied.as_deref(), Some(reply), "{body}");
+    }
+}
