@@ -8,7 +8,8 @@
 //! 2. Rules the schemas leave to Knative's admission webhooks or to Valet's runtime contract:
 //!    reserved env vars and ports, one container and one port per Service, `timeoutSeconds`,
 //!    probes, Trigger coverage of every consumed event type, references between objects,
-//!    placeholder Secrets, and a non-root runtime stage in the Dockerfile.
+//!    placeholder Secrets, environment variables Valet actually reads (the list in
+//!    `crates/server/src/settings.rs`), and a non-root runtime stage in the Dockerfile.
 //!
 //! Every rule has a negative test below that feeds it a broken manifest and expects a complaint.
 
@@ -436,6 +437,8 @@ fn check_service(doc: &Doc, docs: &[Doc], out: &mut Vec<String>) {
             let name = e["name"].as_str().unwrap_or("");
             if RESERVED_ENV.contains(&name) {
                 out.push(format!("{at}: reserved env var {name} is set"));
+            } else if !known_env().contains(name) {
+                out.push(format!("{at}: env var {name} is not one Valet reads (see settings.rs)"));
             }
             if let Some(r) = e.pointer("/valueFrom/secretKeyRef").or(e.pointer("/valueFrom/configMapKeyRef")) {
                 let kind = if e.pointer("/valueFrom/secretKeyRef").is_some() { "Secret" } else { "ConfigMap" };
@@ -453,6 +456,10 @@ fn check_service(doc: &Doc, docs: &[Doc], out: &mut Vec<String>) {
                             let name = format!("{prefix}{key}");
                             if RESERVED_ENV.contains(&name.as_str()) {
                                 out.push(format!("{at}: reserved env var {name} is set via {kind} {target}"));
+                            } else if !known_env().contains(name.as_str()) {
+                                out.push(format!(
+                                    "{at}: env var {name} (via {kind} {target}) is not one Valet reads (see settings.rs)"
+                                ));
                             }
                         }
                     }
@@ -484,6 +491,35 @@ fn check_service(doc: &Doc, docs: &[Doc], out: &mut Vec<String>) {
             out.push(format!("{at}: runs as root (runAsUser 0)"));
         }
     }
+}
+
+/// The environment variables Valet reads: the names in `ENVIRONMENT` of
+/// `crates/server/src/settings.rs`, read from its source so this crate stays free of the server's
+/// build. A variable the binary does not read (`RUST_LOG` for `VALET_LOG`) silently does nothing.
+fn known_env() -> &'static BTreeSet<String> {
+    static KNOWN: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let path = deploy_dir().join("../crates/server/src/settings.rs");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        environment_names(&text)
+    })
+}
+
+/// Each name in the `ENVIRONMENT` table of `settings.rs`'s text.
+fn environment_names(settings_rs: &str) -> BTreeSet<String> {
+    let start = settings_rs.find("pub const ENVIRONMENT").expect("settings.rs defines ENVIRONMENT");
+    let table = &settings_rs[start..];
+    let table = &table[..table.find("];").expect("ENVIRONMENT ends with `];`")];
+    // An entry is `("NAME", "what")`, the name on the next line when rustfmt breaks it.
+    table
+        .split('(')
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split_once('"').map(|(name, _)| name))
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 fn check_key_ref(at: &str, kind: &str, r: &Value, docs: &[Doc], out: &mut Vec<String>) {
@@ -842,6 +878,32 @@ fn rejects_reserved_env_vars() {
         }
     }
     assert_has(&check_rules(&docs), "reserved env var PORT is set via ConfigMap");
+}
+
+#[test]
+fn the_environment_table_of_settings_rs_is_read_whole() {
+    let known = known_env();
+    for name in ["VALET_LOG", "VALET_DATABASE_URL", "VALET_FUNCTIONS", "VALET_PLATE_KEY", "K_SINK"] {
+        assert!(known.contains(name), "{name} missing from {known:?}");
+    }
+    assert!(!known.contains("RUST_LOG"), "Valet reads VALET_LOG, not RUST_LOG");
+}
+
+#[test]
+fn rejects_env_vars_valet_does_not_read() {
+    let env = "            - name: VALET_LOGGING\n              value: \"debug\"\n";
+    assert_has(
+        &rule_problems_with_query(&query_service("30", ONE_PORT, env)),
+        "env var VALET_LOGGING is not one Valet reads",
+    );
+    // Also through envFrom: the ConfigMap once set RUST_LOG, which the binary never read.
+    let mut docs = load_manifests();
+    for d in &mut docs {
+        if d.is("v1", "ConfigMap") {
+            d.value["data"]["RUST_LOG"] = json!("debug");
+        }
+    }
+    assert_has(&check_rules(&docs), "env var RUST_LOG (via ConfigMap valet-config) is not one Valet reads");
 }
 
 #[test]

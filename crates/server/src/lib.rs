@@ -15,6 +15,7 @@ pub mod demo;
 mod error;
 pub mod functions;
 pub mod garage;
+pub mod layouts;
 pub mod lots;
 pub mod mqtt;
 mod routes;
@@ -151,6 +152,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let functions = settings.functions.clone();
+    refuse_stranded_events(&settings)?;
     // The port first: a port already taken fails here, before the data directory, the database
     // or a plate key is written.
     let listener =
@@ -160,17 +162,22 @@ pub async fn run(
     // One occupancy model in memory, shared by single-space classification and every lot's
     // frame reader.
     let classifier = Arc::new(OccupancyClassifier::bundled().context("loading the bundled occupancy model")?);
-    let lots = if functions.contains(Function::Occupancy) {
-        let lots_dir = settings.lots_dir.clone().unwrap_or_else(|| settings.data_dir.join("lots"));
-        let mut lots = lots::Lots::load(&lots_dir, &classifier)?;
-        if settings.demo && lots.get(demo::LOT).is_none() {
-            lots.insert(demo::layout(), Arc::clone(&classifier));
+    // The occupancy function reads frames into its lots; the query function shows them (and,
+    // without occupancy in this process, follows the frames the history records).
+    let has_lots = functions.contains(Function::Occupancy) || functions.contains(Function::Query);
+    let lots = lots::Lots::default();
+    let mut layouts = None;
+    let mut follow_from = None;
+    if has_lots {
+        let history = store.lot_history();
+        if !functions.contains(Function::Occupancy) {
+            follow_from = Some(history.last_frame_id().await?.unwrap_or(0));
         }
-        lots.restore(&store.lot_history()).await.context("restoring the lots from their history")?;
-        lots
-    } else {
-        lots::Lots::default()
-    };
+        let builtin = if settings.demo { vec![demo::layout()] } else { Vec::new() };
+        let mut watch = layouts::LayoutWatch::new(store.lot_layouts(), layouts::lots_dir(&settings), builtin);
+        watch.load(&lots, &classifier, &history).await.context("loading the lot layouts")?;
+        layouts = Some(watch);
+    }
     let plate_reader = match functions.contains(Function::PlateReader) {
         true => Some(functions::plate_reader::load().context("loading the bundled plate models")?),
         false => None,
@@ -197,6 +204,12 @@ pub async fn run(
     }
     let wiring = Wiring { functions: functions.clone(), plate_reader, sink, mqtt: mqtt.clone() };
     let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
+    if let Some(watch) = layouts {
+        watch.spawn(state.clone());
+    }
+    if let Some(after) = follow_from {
+        lots::spawn_follower(state.clone(), after);
+    }
     let (stop_ingest, stopped) = tokio::sync::watch::channel(false);
     let mqtt_ingest = match (mqtt, frames) {
         (Some(mqtt), Some(frames)) => Some(tokio::spawn(functions::ingest_mqtt(state.clone(), mqtt, frames, stopped))),
@@ -216,4 +229,26 @@ pub async fn run(
         tracing::warn!("an MQTT frame was still being handled after 30 s; leaving it to the broker");
     }
     Ok(())
+}
+
+/// Refuses a process that would take devices' frames and have nowhere to send the events they
+/// start (say `--functions ingest` without `K_SINK`): it would look ready, then fail every
+/// upload. Checked before anything is opened or written.
+fn refuse_stranded_events(settings: &Settings) -> anyhow::Result<()> {
+    if settings.sink.is_some() {
+        return Ok(());
+    }
+    let stranded = settings.functions.stranded_without_sink();
+    if stranded.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<String> = stranded.iter().map(|(ty, consumer)| format!("{ty} for {consumer}")).collect();
+    let consumers: Vec<&str> = stranded.iter().map(|(_, consumer)| consumer.name()).collect();
+    anyhow::bail!(
+        "refusing to start: the functions {} would send {} and no function here takes them. Set K_SINK to where \
+         they go (the Broker's address; Knative's SinkBinding sets it), or run {} in this process too",
+        String::from(settings.functions.clone()),
+        events.join(", "),
+        consumers.join(" and ")
+    )
 }

@@ -1,25 +1,29 @@
-//! [`Lots`]: the lots this garage guides drivers in, live. Each layout file in the lots directory
-//! becomes a [`LiveLot`]: its frame reader (warp maps built once per camera), its smoothed state,
-//! and a broadcast of every frame's counts and changes for the SSE stream and the signs.
+//! [`Lots`]: the lots this garage guides drivers in, live. Each layout ([`crate::layouts`]: the
+//! database, the lots directory) becomes a [`LiveLot`]: its frame reader (warp maps built once per
+//! camera), its smoothed state, and a broadcast of every frame's counts and changes for the SSE
+//! stream and the signs. The occupancy function moves a lot with the frames it reads; a process
+//! without it (the query function on its own) follows the frames the history recorded.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use valet_lot::{Counts, Layout, LotReader, LotState, SmoothingConfig, SpaceId, StateChange, WarpMode};
 use valet_occupancy::{OccupancyClassifier, SpaceState};
-use valet_store::{LotFrameRecord, LotHistory, SpaceStateRecord};
+use valet_store::{LotFrameRecord, LotHistory, RecordedFrame, SpaceStateRecord};
 
 /// Updates a slow subscriber may fall behind by before it skips to the newest.
 const BACKLOG: usize = 64;
 
-#[derive(Debug, Default)]
+/// The lots, each live. Layouts come and go while Valet runs ([`crate::layouts`]), so the map
+/// is behind a lock held only to look a lot up.
+#[derive(Debug)]
 pub struct Lots {
-    by_id: BTreeMap<String, Arc<LiveLot>>,
+    by_id: RwLock<BTreeMap<String, Arc<LiveLot>>>,
+    /// Every lot's availability after each frame (see [`Lots::subscribe_counts`]).
+    counted: broadcast::Sender<Availability>,
 }
 
 #[derive(Debug)]
@@ -27,6 +31,7 @@ pub struct LiveLot {
     pub reader: LotReader,
     state: Mutex<Live>,
     updates: broadcast::Sender<LotUpdate>,
+    counted: broadcast::Sender<Availability>,
     /// Each camera's latest frame (the JPEG as received), for the dashboard's map.
     frames: Mutex<BTreeMap<String, bytes::Bytes>>,
 }
@@ -86,66 +91,128 @@ impl Reconciliation {
     }
 }
 
+impl Default for Lots {
+    fn default() -> Lots {
+        Lots { by_id: RwLock::new(BTreeMap::new()), counted: broadcast::channel(BACKLOG).0 }
+    }
+}
+
 impl Lots {
-    /// Every `*.toml` layout in `dir` (none when it does not exist). A layout that does not load
-    /// stops the start-up with its file named: a garage must not guide by a half-read map.
-    pub fn load(dir: &Path, classifier: &Arc<OccupancyClassifier>) -> anyhow::Result<Lots> {
-        let mut lots = Lots::default();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(lots),
-            Err(e) => return Err(e).with_context(|| format!("reading the lots directory {}", dir.display())),
-        };
-        let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-        paths.sort();
-        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let layout = Layout::from_toml(&text).with_context(|| format!("lot layout {}", path.display()))?;
-            let id = layout.id.to_string();
-            anyhow::ensure!(!lots.by_id.contains_key(&id), "lot {id:?} is defined twice (again in {})", path.display());
-            tracing::info!(lot = %id, spaces = layout.spaces.len(), path = %path.display(), "lot layout loaded");
-            lots.by_id.insert(id, Arc::new(LiveLot::new(layout, Arc::clone(classifier))));
-        }
-        Ok(lots)
+    /// Every lot now, by id (a snapshot: layouts may come and go while Valet runs).
+    pub fn all(&self) -> Vec<Arc<LiveLot>> {
+        self.read().values().cloned().collect()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<LiveLot>> {
-        self.by_id.values()
+    pub fn get(&self, id: &str) -> Option<Arc<LiveLot>> {
+        self.read().get(id).cloned()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Arc<LiveLot>> {
-        self.by_id.get(id)
+    pub fn ids(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
     }
 
     /// Occupied spaces over every lot, once each lot has read a frame: until then part of the
     /// garage is unseen, and there is no bay count to set beside the gates'.
     pub fn garage_bays_occupied(&self) -> Option<u32> {
-        self.by_id.values().map(|lot| lot.availability()).map(|a| a.at.map(|_| a.counts.lot.occupied)).sum()
+        self.all().iter().map(|lot| lot.availability()).map(|a| a.at.map(|_| a.counts.lot.occupied)).sum()
     }
 
     /// Resumes every lot from its history: each camera's last recorded frame sets its spaces'
     /// states, so a restart neither blanks the signs nor lets one frame flip a space the
     /// smoothing had settled.
     pub async fn restore(&self, history: &LotHistory) -> Result<(), valet_store::StoreError> {
-        for lot in self.by_id.values() {
-            let frames = history.latest_frame_per_camera(&lot.reader.layout().id.to_string()).await?;
-            lot.restore(&frames);
+        for lot in self.all() {
+            lot.restore_from(history).await?;
         }
         Ok(())
     }
 
+    /// Adds a lot (start-up and tests).
     pub fn insert(&mut self, layout: Layout, classifier: Arc<OccupancyClassifier>) {
-        self.by_id.insert(layout.id.to_string(), Arc::new(LiveLot::new(layout, classifier)));
+        self.put(layout, classifier);
+    }
+
+    /// Puts `layout` in place of its lot's current one, or adds the lot. The new layout starts
+    /// with no state (restore it from the history); whoever follows the lot's stream keeps
+    /// following it.
+    pub fn put(&self, layout: Layout, classifier: Arc<OccupancyClassifier>) -> Arc<LiveLot> {
+        let id = layout.id.to_string();
+        let mut by_id = self.by_id.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let updates = by_id.get(&id).map_or_else(|| broadcast::channel(BACKLOG).0, |old| old.updates.clone());
+        let lot = Arc::new(LiveLot::new(layout, classifier, updates, self.counted.clone()));
+        by_id.insert(id, Arc::clone(&lot));
+        lot
+    }
+
+    /// Forgets a lot whose layout was removed; false when there was none.
+    pub fn remove(&self, id: &str) -> bool {
+        self.by_id.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id).is_some()
+    }
+
+    /// Each lot's availability after each of its frames, lots added later included (the signs).
+    pub fn subscribe_counts(&self) -> broadcast::Receiver<Availability> {
+        self.counted.subscribe()
+    }
+
+    /// Applies the frames other processes recorded after frame `after` (the query function,
+    /// which reads no frame itself); returns the last frame seen.
+    pub async fn catch_up(&self, history: &LotHistory, after: i64) -> Result<i64, valet_store::StoreError> {
+        let mut last = after;
+        loop {
+            let frames = history.frames_after(last, FOLLOW_BATCH).await?;
+            for recorded in &frames {
+                if let Some(lot) = self.get(&recorded.frame.lot) {
+                    lot.apply_recorded(recorded);
+                }
+                last = recorded.id;
+            }
+            if frames.len() < FOLLOW_BATCH as usize {
+                return Ok(last);
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<LiveLot>>> {
+        self.by_id.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
+/// How often a process that reads no frames itself looks for frames other processes recorded.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const FOLLOW_BATCH: u32 = 500;
+
+/// The query function without occupancy: every [`FOLLOW_EVERY`], the frames the occupancy
+/// replicas recorded since `after` move this process's lots, so availability, the stream and
+/// the dashboard's map follow them. A database error is logged and retried on the next tick.
+pub fn spawn_follower(state: crate::AppState, after: i64) {
+    tokio::spawn(async move {
+        let history = state.store().lot_history();
+        let mut after = after;
+        let mut tick = tokio::time::interval(FOLLOW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match state.lots().catch_up(&history, after).await {
+                Ok(last) => after = last,
+                Err(e) => tracing::warn!(error = %e, "following the lot history failed; trying again"),
+            }
+        }
+    });
+}
+
 impl LiveLot {
-    fn new(layout: Layout, classifier: Arc<OccupancyClassifier>) -> LiveLot {
+    fn new(
+        layout: Layout,
+        classifier: Arc<OccupancyClassifier>,
+        updates: broadcast::Sender<LotUpdate>,
+        counted: broadcast::Sender<Availability>,
+    ) -> LiveLot {
         let state = LotState::new(layout.clone(), SmoothingConfig::default());
         LiveLot {
             reader: LotReader::new(layout, classifier, WarpMode::default()),
             state: Mutex::new(Live { state, at: None }),
-            updates: broadcast::channel(BACKLOG).0,
+            updates,
+            counted,
             frames: Mutex::new(BTreeMap::new()),
         }
     }
@@ -169,24 +236,60 @@ impl LiveLot {
             changes: changes.iter().map(change_view).collect(),
         };
         let spaces = space_records(reading, &live.state);
-        // No subscriber is not an error: nobody is watching the stream right now.
-        let _ = self.updates.send(update.clone());
+        self.tell(&live, &update);
         (update, spaces)
+    }
+
+    /// Folds a frame another process read and recorded into this lot: its spaces take the
+    /// states recorded (already smoothed there), and subscribers hear of it as of a frame read here.
+    pub fn apply_recorded(&self, recorded: &RecordedFrame) -> LotUpdate {
+        let mut live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        restore_spaces(&mut live, &recorded.frame);
+        let update = LotUpdate {
+            lot: self.reader.layout().id.to_string(),
+            camera: recorded.frame.camera.clone(),
+            at: recorded.frame.at,
+            counts: live.state.counts(),
+            changes: recorded
+                .changes
+                .iter()
+                .filter_map(|c| {
+                    Some(ChangeView {
+                        space: c.space.clone(),
+                        from: c.from.as_deref().and_then(state_name),
+                        to: state_name(&c.to)?,
+                        confidence: c.confidence as f32,
+                    })
+                })
+                .collect(),
+        };
+        self.tell(&live, &update);
+        update
+    }
+
+    fn tell(&self, live: &Live, update: &LotUpdate) {
+        // No subscriber is not an error: nobody is watching right now.
+        let _ = self.updates.send(update.clone());
+        let _ = self.counted.send(Availability {
+            lot: update.lot.clone(),
+            at: live.at,
+            counts: update.counts.clone(),
+            reconciliation: None,
+        });
+    }
+
+    /// Restores the lot from each camera's latest recorded frame; see [`Lots::restore`].
+    pub async fn restore_from(&self, history: &LotHistory) -> Result<(), valet_store::StoreError> {
+        let frames = history.latest_frame_per_camera(&self.reader.layout().id.to_string()).await?;
+        self.restore(&frames);
+        Ok(())
     }
 
     /// Sets the spaces as `frames` (oldest first) recorded them; see [`Lots::restore`].
     pub fn restore(&self, frames: &[LotFrameRecord]) {
         let mut live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for frame in frames {
-            for space in &frame.spaces {
-                let state = match space.state.as_str() {
-                    "occupied" => SpaceState::Occupied,
-                    "free" => SpaceState::Free,
-                    _ => continue,
-                };
-                live.state.restore(&SpaceId::new(space.space.clone()), state, space.confidence as f32);
-            }
-            live.at = live.at.max(Some(frame.at));
+            restore_spaces(&mut live, frame);
         }
         if !frames.is_empty() {
             tracing::info!(lot = %self.reader.layout().id, at = ?live.at, "lot state restored from its history");
@@ -222,6 +325,24 @@ impl LiveLot {
     pub fn subscribe(&self) -> broadcast::Receiver<LotUpdate> {
         self.updates.subscribe()
     }
+}
+
+/// Sets each space `frame` recorded to its recorded state.
+fn restore_spaces(live: &mut Live, frame: &LotFrameRecord) {
+    for space in &frame.spaces {
+        let state = match space.state.as_str() {
+            "occupied" => SpaceState::Occupied,
+            "free" => SpaceState::Free,
+            _ => continue,
+        };
+        live.state.restore(&SpaceId::new(space.space.clone()), state, space.confidence as f32);
+    }
+    live.at = live.at.max(Some(frame.at));
+}
+
+/// A recorded state's name as the stream spells it; `None` for one this build does not know.
+fn state_name(state: &str) -> Option<&'static str> {
+    [SpaceState::Free, SpaceState::Occupied].into_iter().map(SpaceState::as_str).find(|name| *name == state)
 }
 
 /// Each read space's smoothed state, as the history stores it.
@@ -290,5 +411,57 @@ mod tests {
         read(&lots, "level-2", 0.01);
         read(&lots, "level-2", 0.01);
         assert_eq!(lots.garage_bays_occupied(), Some(6), "level 2 emptied (after the smoothing)");
+    }
+
+    #[test]
+    fn a_frame_recorded_elsewhere_moves_the_counts_and_reaches_the_stream_of_a_replaced_layout() {
+        let classifier = Arc::new(OccupancyClassifier::bundled().unwrap());
+        let lots = Lots::default();
+        lots.put(lot("north", 2), Arc::clone(&classifier));
+        let mut stream = lots.get("north").unwrap().subscribe();
+        let mut signs = lots.subscribe_counts();
+        // The layout changes (a third space): whoever followed the lot still does.
+        let lot = lots.put(lot("north", 3), classifier);
+        let space = |id: &str, state: &str| SpaceStateRecord {
+            space: id.into(),
+            state: state.into(),
+            confidence: 0.9,
+            p_occupied: if state == "occupied" { 0.9 } else { 0.1 },
+        };
+        let ids: Vec<String> = lot.reader.layout().spaces.iter().map(|s| s.id.to_string()).collect();
+        let recorded = RecordedFrame {
+            id: 7,
+            frame: LotFrameRecord {
+                lot: "north".into(),
+                camera: lot.reader.layout().cameras[0].id.to_string(),
+                at: Utc::now(),
+                free: 1,
+                occupied: 1,
+                unknown: 1,
+                spaces: vec![space(&ids[0], "occupied"), space(&ids[1], "free"), space("gone", "free")],
+                counts: serde_json::Value::Null,
+            },
+            changes: vec![valet_store::SpaceChangeRecord {
+                space: ids[0].clone(),
+                from: Some("free".into()),
+                to: "occupied".into(),
+                confidence: 0.9,
+                at: Utc::now(),
+            }],
+        };
+        let update = lot.apply_recorded(&recorded);
+        let lot_counts = &update.counts.lot;
+        assert_eq!(
+            (lot_counts.free, lot_counts.occupied, lot_counts.unknown),
+            (1, 1, 1),
+            "a space not in the layout is ignored"
+        );
+        assert_eq!(
+            update.changes,
+            vec![ChangeView { space: ids[0].clone(), from: Some("free"), to: "occupied", confidence: 0.9 }]
+        );
+        assert_eq!(stream.try_recv().unwrap(), update);
+        assert_eq!(signs.try_recv().unwrap().counts, update.counts);
+        assert_eq!(lots.get("north").unwrap().availability().at, Some(recorded.frame.at));
     }
 }

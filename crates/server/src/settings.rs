@@ -56,7 +56,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("K_SINK", "where events for functions not in this process are posted (Knative's SinkBinding sets it)"),
     ("VALET_DEMO", "`true`: simulate cars and a bay camera through the real pipeline (`valet serve --demo`)"),
     ("PORT", "port to listen on, on all interfaces (Knative sets it); VALET_LISTEN wins when both are set"),
-    ("VALET_LOG", "log filter, e.g. `info,valet_server=debug` (default info)"),
+    ("VALET_LOG", "log filter, e.g. `info,valet_server=debug` (default info); the only name read: not `RUST_LOG`"),
     ("VALET_SERVER", "server URL for `valet send` (default http://127.0.0.1:8080)"),
     ("VALET_KEY", "device key for `valet send`"),
 ];

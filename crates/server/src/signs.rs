@@ -2,11 +2,10 @@
 //! on `{prefix}/lots/{id}/availability`, so a sign that (re)connects gets the latest at once. A
 //! broker that is down delays the signs, never the frames; the newest counts win.
 
-use std::sync::Arc;
-
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::lots::{LiveLot, Lots};
+use crate::lots::{Availability, Lots};
 use crate::mqtt::Mqtt;
 
 /// The topic a lot's availability is published on.
@@ -14,23 +13,20 @@ pub fn topic(prefix: &str, lot: &str) -> String {
     format!("{prefix}/lots/{lot}/availability")
 }
 
-/// Publishes every lot's counts as they change.
+/// Publishes every lot's counts as they change, lots added while Valet runs included.
 pub fn spawn(mqtt: &Mqtt, lots: &Lots) {
-    for lot in lots.iter() {
-        tokio::spawn(publish(mqtt.clone(), Arc::clone(lot)));
-    }
+    tokio::spawn(publish(mqtt.clone(), lots.subscribe_counts()));
 }
 
-async fn publish(mqtt: Mqtt, lot: Arc<LiveLot>) {
-    let mut updates = lot.subscribe();
+async fn publish(mqtt: Mqtt, mut counted: broadcast::Receiver<Availability>) {
     loop {
-        match updates.recv().await {
-            // Whole counts each time, so a skipped update loses nothing a sign shows.
-            Ok(_) | Err(RecvError::Lagged(_)) => {
-                let availability = lot.availability();
+        match counted.recv().await {
+            // Whole counts each time: a lot's next frame makes up for any skipped.
+            Ok(availability) => {
                 let Ok(payload) = serde_json::to_vec(&availability) else { continue };
                 mqtt.publish_retained(topic(mqtt.prefix(), &availability.lot), payload).await;
             }
+            Err(RecvError::Lagged(skipped)) => tracing::debug!(skipped, "signs fell behind the lots' counts"),
             Err(RecvError::Closed) => return,
         }
     }

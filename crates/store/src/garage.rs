@@ -16,6 +16,7 @@ mod charges;
 mod drivers;
 mod inbox;
 mod lanes;
+mod layouts;
 mod lots;
 mod records;
 mod rules;
@@ -34,7 +35,8 @@ pub use access::{DriverToken, RefundRecord, SessionFilter};
 pub use charges::ChargeRecord;
 pub use inbox::EventClaim;
 pub use lanes::Lane;
-pub use lots::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};
+pub use layouts::{LotLayouts, StoredLayout};
+pub use lots::{LotFrameRecord, LotHistory, RecordedFrame, SpaceChangeRecord, SpaceStateRecord};
 pub use records::{ReviewItemId, StoredReviewItem};
 pub use rules::{ListKind, StoredTariff};
 pub use sessions::{CloseOutcome, DEFAULT_RETENTION_DAYS, SessionRecord};
@@ -109,6 +111,11 @@ impl GarageStore {
     /// The bay cameras' history (lot frames and space changes) on this store's database.
     pub fn lot_history(&self) -> LotHistory {
         LotHistory { pool: self.pool.clone() }
+    }
+
+    /// The lots' layouts on this store's database.
+    pub fn lot_layouts(&self) -> LotLayouts {
+        LotLayouts::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

@@ -3,7 +3,8 @@
 //! request; and [`GarageStore`], on the same database, holding drivers, sessions, charges,
 //! receipts, review items, audit events, plate lists, permits and tariffs, with plates at rest
 //! only as [`PlateKey`] digests.
-//! [`LotHistory`] (from either) keeps the bay cameras' frames and space state changes.
+//! [`LotHistory`] (from either) keeps the bay cameras' frames and space state changes, and
+//! [`LotLayouts`] the lots' layouts every replica reads.
 //!
 //! Architecture invariants: the schema changes only through migrations (`migrations/` for SQLite,
 //! `migrations-postgres/` for PostgreSQL); an API key's plain text exists only in the value
@@ -27,7 +28,9 @@ pub use garage::{
     Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, Lane, ListKind,
     RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
-pub use garage::{LotFrameRecord, LotHistory, SpaceChangeRecord, SpaceStateRecord};
+pub use garage::{
+    LotFrameRecord, LotHistory, LotLayouts, RecordedFrame, SpaceChangeRecord, SpaceStateRecord, StoredLayout,
+};
 pub use plate_key::{MIN_PLATE_KEY_BYTES, PlateDigest, PlateKey, PlateKeyTooShort};
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,11 @@ impl Store {
     /// The bay cameras' history (lot frames and space changes) on the same database.
     pub fn lot_history(&self) -> LotHistory {
         LotHistory::on_pool(self.pool.clone())
+    }
+
+    /// The lots' layouts on the same database.
+    pub fn lot_layouts(&self) -> LotLayouts {
+        LotLayouts::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

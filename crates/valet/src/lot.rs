@@ -1,5 +1,7 @@
-//! `valet lot import|show|render` (layout files) and `valet occupancy FRAME --lot LAYOUT` (a whole
-//! camera frame read into per-space states and counts, optionally drawn and recorded).
+//! `valet lot import|show|render` (layout files), `valet lot add|list|remove` (the layouts kept in
+//! the garage's database, which every running occupancy and query function picks up) and
+//! `valet occupancy FRAME --lot LAYOUT` (a whole camera frame read into per-space states and
+//! counts, optionally drawn and recorded).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,12 +17,34 @@ use valet_lot::overlay::{self, Mark};
 use valet_lot::{CameraId, Layout, LotId, LotReader, LotState, SmoothingConfig, WarpMode};
 use valet_occupancy::OccupancyClassifier;
 
+use crate::Place;
 use crate::classify::decode_file;
 
 #[derive(Debug, Subcommand)]
 pub enum LotCommand {
-    /// Make a layout file from a dataset's annotations (PKLot XML or CNR-EXT CSV).
+    /// Make a layout from a dataset's annotations (PKLot XML or CNR-EXT CSV): a file (--out),
+    /// saved in the garage's database (--data), or both.
     Import(ImportArgs),
+    /// Save a layout file in the garage's database (replacing the lot's layout, if it had one);
+    /// running occupancy and query functions pick it up within seconds.
+    Add {
+        /// The layout file (TOML, e.g. from `valet lot import --out`); `-` reads it from stdin.
+        layout: PathBuf,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// List the layouts saved in the garage's database.
+    List {
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Remove a lot's layout from the garage's database (its history stays until retention).
+    Remove {
+        /// The lot's id.
+        lot: String,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Print a layout's cameras, levels, zones and space counts (validating it).
     Show {
         /// The layout file (TOML).
@@ -52,8 +76,12 @@ pub struct ImportArgs {
     #[arg(long)]
     frame_size: Option<FrameSize>,
     /// The layout file to write (TOML).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "data_dir")]
+    out: Option<PathBuf>,
+    /// Also (or only) save the layout in the garage's database: the data directory's SQLite,
+    /// or PostgreSQL when VALET_DATABASE_URL is set.
+    #[command(flatten)]
+    place: Place,
     /// Lot id (default: PKLot's parking id, or `cnr-ext`).
     #[arg(long)]
     lot: Option<String>,
@@ -90,9 +118,47 @@ pub fn parse_warp(s: &str) -> Result<WarpMode, String> {
     }
 }
 
-pub fn run(cmd: LotCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: LotCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        LotCommand::Import(args) => import(args),
+        LotCommand::Import(args) => import(args).await,
+        LotCommand::Add { layout, place } => {
+            let text = if layout == Path::new("-") {
+                std::io::read_to_string(std::io::stdin()).context("reading the layout from stdin")?
+            } else {
+                std::fs::read_to_string(&layout).with_context(|| format!("reading {}", layout.display()))?
+            };
+            let parsed = Layout::from_toml(&text).with_context(|| format!("layout {}", layout.display()))?;
+            save(&place, &parsed, &text).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        LotCommand::List { place } => {
+            let store = valet_server::garage::open_store(&place.settings()?).await?;
+            let saved = store.lot_layouts().all().await?;
+            if saved.is_empty() {
+                println!("no lot layouts saved; add one with `valet lot add LAYOUT.toml`");
+            }
+            for stored in saved {
+                let spaces = Layout::from_toml(&stored.toml)
+                    .map_or_else(|e| format!("does not load: {e}"), |l| format!("{} spaces", l.spaces.len()));
+                println!(
+                    "{:<20} version {:<4} saved {}  {spaces}",
+                    stored.lot,
+                    stored.version,
+                    stored.saved_at.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LotCommand::Remove { lot, place } => {
+            let store = valet_server::garage::open_store(&place.settings()?).await?;
+            if store.lot_layouts().remove(&lot).await? {
+                println!("removed lot {lot}'s layout; running functions drop the lot within seconds");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("no layout saved for lot {lot}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
         LotCommand::Show { layout } => show(&load_layout(&layout)?),
         LotCommand::Render { layout, frame, out, camera } => {
             let layout = load_layout(&layout)?;
@@ -109,7 +175,22 @@ pub fn run(cmd: LotCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+/// Saves `layout` (as `text`) in the garage's database `place` names.
+async fn save(place: &Place, layout: &Layout, text: &str) -> anyhow::Result<()> {
+    let store = valet_server::garage::open_store(&place.settings()?).await?;
+    let id = layout.id.to_string();
+    let version = store.lot_layouts().save(&id, text, chrono::Utc::now()).await?;
+    println!(
+        "lot {id}: {} spaces on camera(s) {} saved in the database (version {version}); running occupancy and \
+         query functions pick it up within {} s",
+        layout.spaces.len(),
+        camera_list(layout),
+        valet_server::layouts::WATCH_EVERY.as_secs()
+    );
+    Ok(())
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let layout = if let Some(path) = &args.pklot {
         let xml = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let size = args.frame_size.map_or(PKLOT_FRAME, |s| (s.0, s.1));
@@ -128,14 +209,20 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         bail!("give --pklot XML, or --cnr-csv CSV with --frame-size WxH");
     };
-    std::fs::write(&args.out, layout.to_toml()).with_context(|| format!("writing {}", args.out.display()))?;
-    println!(
-        "lot {}: {} spaces on camera(s) {} → {}",
-        layout.id,
-        layout.spaces.len(),
-        camera_list(&layout),
-        args.out.display()
-    );
+    let text = layout.to_toml();
+    if let Some(out) = &args.out {
+        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+        println!(
+            "lot {}: {} spaces on camera(s) {} → {}",
+            layout.id,
+            layout.spaces.len(),
+            camera_list(&layout),
+            out.display()
+        );
+    }
+    if args.place.data_dir.is_some() {
+        save(&args.place, &layout, &text).await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

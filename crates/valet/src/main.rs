@@ -54,7 +54,7 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Find and read the licence plates in photos locally with the bundled models (no server).
     Plate(plate::PlateArgs),
-    /// Lot layouts: import from PKLot/CNR-EXT, show, render over a frame.
+    /// Lot layouts: import from PKLot/CNR-EXT, save in the database, list, show, render over a frame.
     #[command(subcommand)]
     Lot(lot::LotCommand),
     /// Read a whole camera frame of a lot: per-space states and free counts per zone and level.
@@ -167,7 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Classify(args) => classify::run(args),
         Command::Plate(args) => plate::run(args),
-        Command::Lot(cmd) => lot::run(cmd),
+        Command::Lot(cmd) => lot::run(cmd).await,
         Command::Occupancy(args) => lot::occupancy(args).await,
         Command::Eval(cmd) => eval::run(cmd),
         Command::Bench(cmd) => {

@@ -514,3 +514,82 @@ fn every_positional_argument_in_help_has_a_description() {
         }
     }
 }
+
+#[test]
+fn serve_refuses_ingest_alone_without_a_sink_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (functions, missing) in [
+        ("ingest", &["K_SINK", "plate-reader", "occupancy", "io.valet.gate.frame.received.v1"][..]),
+        ("ingest,plate-reader,occupancy", &["K_SINK", "gate", "io.valet.plate.read.v1"][..]),
+    ] {
+        let out = valet()
+            .args(["serve", "--listen", "127.0.0.1:0", "--functions", functions, "--data"])
+            .arg(&data)
+            .env_remove("K_SINK")
+            .env_remove("VALET_FUNCTIONS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{functions} started without a sink\n{stderr}");
+        assert!(out.stdout.is_empty(), "it never said it was serving: {}", String::from_utf8_lossy(&out.stdout));
+        for word in missing {
+            assert!(stderr.contains(word), "{functions}: {word:?} not named in:\n{stderr}");
+        }
+    }
+    assert!(!data.exists(), "refused before anything was written");
+}
+
+#[test]
+fn lot_layouts_are_added_listed_and_removed_in_the_database_and_import_can_save_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut layout = valet_lot::synthetic::grid_layout(3, 640, 480);
+    layout.id = valet_lot::LotId::new("north");
+    let file = dir.path().join("north.toml");
+    std::fs::write(&file, layout.to_toml()).unwrap();
+    let stdout = |out: Output| String::from_utf8(out.stdout).unwrap();
+
+    let added = stdout(run(valet().args(["lot", "add"]).arg(&file).arg("--data").arg(&data)));
+    assert!(added.contains("lot north: 3 spaces") && added.contains("(version 1)"), "{added}");
+    // From stdin, as a one-off pod is fed; a second save is the next version.
+    let mut child = valet()
+        .args(["lot", "add", "-", "--data"])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), layout.to_toml().as_bytes()).unwrap();
+    let again = child.wait_with_output().unwrap();
+    assert!(again.status.success() && stdout(again).contains("(version 2)"));
+
+    // PKLot XML straight into the database, no file.
+    let xml = dir.path().join("south.xml");
+    std::fs::write(
+        &xml,
+        r#"<parking id="south"><space id="1" occupied="0"><contour>
+           <point x="10" y="10"/><point x="110" y="12"/><point x="108" y="90"/><point x="12" y="88"/>
+           </contour></space></parking>"#,
+    )
+    .unwrap();
+    run(valet().args(["lot", "import", "--pklot"]).arg(&xml).args(["--lot", "south", "--data"]).arg(&data));
+    let listed = stdout(run(valet().args(["lot", "list", "--data"]).arg(&data)));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines.len() == 2 && lines[0].starts_with("north") && lines[1].starts_with("south"), "{listed}");
+    assert!(lines[0].contains("version 2") && lines[0].contains("3 spaces"), "{listed}");
+    assert!(lines[1].contains("version 1") && lines[1].contains("1 spaces"), "{listed}");
+
+    // A broken layout is refused before anything is saved; import needs somewhere to put it.
+    std::fs::write(&file, "id = \"north\"\n[[spaces]]\n").unwrap();
+    assert!(!valet().args(["lot", "add"]).arg(&file).arg("--data").arg(&data).output().unwrap().status.success());
+    let nowhere = valet().args(["lot", "import", "--pklot"]).arg(&xml).output().unwrap();
+    assert!(!nowhere.status.success() && String::from_utf8_lossy(&nowhere.stderr).contains("--out"));
+
+    run(valet().args(["lot", "remove", "north", "--data"]).arg(&data));
+    let gone = valet().args(["lot", "remove", "north", "--data"]).arg(&data).output().unwrap();
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("no layout saved for lot north"));
+    let listed = stdout(run(valet().args(["lot", "list", "--data"]).arg(&data)));
+    assert!(listed.starts_with("south") && !listed.contains("north"), "{listed}");
+}

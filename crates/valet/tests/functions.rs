@@ -165,17 +165,27 @@ async fn sign_up(query: &Function, plate: &str) {
 
 /// A CloudEvent delivered in binary mode, as the broker delivers it: (status, ce-type, body).
 async fn deliver(to: &Function, id: String, ty: &str, data: Value) -> (u16, Option<String>, Value) {
-    let answer = reqwest::Client::new()
+    deliver_binary(to, &id, ty, &[("content-type", "application/json")], data.to_string().into_bytes()).await
+}
+
+/// `body` posted with the CloudEvent attributes and `headers` (content type, extensions).
+async fn deliver_binary(
+    to: &Function,
+    id: &str,
+    ty: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
         .post(format!("{}/", to.url))
         .header("ce-specversion", "1.0")
-        .header("ce-id", id.as_str())
+        .header("ce-id", id)
         .header("ce-source", "/test/broker")
-        .header("ce-type", ty)
-        .header("content-type", "application/json")
-        .body(data.to_string())
-        .send()
-        .await
-        .unwrap();
+        .header("ce-type", ty);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.body(body).send().await.unwrap();
     let status = answer.status().as_u16();
     let ty = answer.headers().get("ce-type").map(|v| v.to_str().unwrap().to_owned());
     let body = answer.bytes().await.unwrap();
@@ -466,4 +476,319 @@ async fn a_frame_published_over_mqtt_lifts_the_barrier_over_mqtt() {
     assert_eq!(command["outcome"], "opened", "{command}");
     let sessions = sessions_of(&garage.store().await, "VL482TG").await;
     assert!(matches!(sessions.as_slice(), [(SessionState::Open, _)]), "{sessions:?}\n{}", valet.log());
+}
+
+/// One `curl` of a shell example: its URL, `-H` headers and body.
+#[derive(Debug)]
+struct CurlExample {
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Every `curl` in the ```sh blocks of `markdown` that sends a CloudEvent (a `ce-type` header).
+/// `@frame.jpg` bodies are `frame`.
+fn cloudevent_examples(markdown: &str, frame: &[u8]) -> Vec<CurlExample> {
+    let mut examples = Vec::new();
+    let mut in_sh = false;
+    let mut block = String::new();
+    for line in markdown.lines() {
+        let fence = line.trim_start();
+        if !in_sh && fence.starts_with("```sh") {
+            in_sh = true;
+            block.clear();
+        } else if in_sh && fence.starts_with("```") {
+            in_sh = false;
+            // A command continues over lines ending in a backslash.
+            let joined = block.replace("\\\n", " ");
+            for command in joined.lines() {
+                let words = shell_words(command);
+                let Some(curl) = words.iter().rposition(|w| w == "curl") else { continue };
+                let mut example = CurlExample { url: String::new(), headers: Vec::new(), body: Vec::new() };
+                let mut args = words[curl + 1..].iter();
+                while let Some(arg) = args.next() {
+                    match arg.as_str() {
+                        "-H" | "--header" => {
+                            let header = args.next().expect("-H takes a header");
+                            let (name, value) = header.split_once(':').expect("a header is NAME: VALUE");
+                            example.headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+                        }
+                        "-d" | "--data" | "--data-binary" | "--data-raw" => {
+                            let data = args.next().expect("-d takes a body");
+                            example.body = match data.strip_prefix('@') {
+                                Some("frame.jpg") => frame.to_vec(),
+                                Some(file) => panic!("an example posts @{file}, which this test does not know"),
+                                None => data.clone().into_bytes(),
+                            };
+                        }
+                        "-X" => {
+                            args.next();
+                        }
+                        url if url.starts_with("http") => example.url = url.to_owned(),
+                        _ => {}
+                    }
+                }
+                if example.headers.iter().any(|(name, _)| name == "ce-type") {
+                    examples.push(example);
+                }
+            }
+        } else if in_sh {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    examples
+}
+
+/// Splits a shell command line into words: single and double quotes, backslash escapes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => word.get_or_insert_default().extend(chars.by_ref().take_while(|&c| c != '\'')),
+            '"' => {
+                let word = word.get_or_insert_default();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => word.extend(chars.next()),
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_default().extend(chars.next()),
+            c if c.is_whitespace() => words.extend(word.take()),
+            c => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cloudevent_example_in_the_deploy_readme_is_taken_by_the_function_it_is_for() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/README.md")).unwrap();
+    let examples = cloudevent_examples(&readme, FRAME_VL482TG);
+    // Step 6's plate read and frame, and the image check's plate read.
+    assert!(examples.len() >= 3, "the README's CloudEvent examples were not all found: {examples:#?}");
+    let garage = Garage::sqlite();
+    let gate = garage.start("gate", None);
+    let reader = garage.start("plate-reader", None);
+    let client = reqwest::Client::new();
+    for example in &examples {
+        let ty = &example.headers.iter().find(|(name, _)| name == "ce-type").unwrap().1;
+        // Sent where the Broker's Trigger would send it, with the reply the consumer should give.
+        let (function, reply) = match ty.as_str() {
+            "io.valet.plate.read.v1" => (&gate, "io.valet.session.opened.v1"),
+            "io.valet.gate.frame.received.v1" => (&reader, "io.valet.plate.read.v1"),
+            other => panic!("the README sends {other}, which this test does not route: {example:?}"),
+        };
+        let mut request = client.post(format!("{}/", function.url)).body(example.body.clone());
+        for (name, value) in &example.headers {
+            request = request.header(name, value);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let replied = answer.headers().get("ce-type").map(|v| v.to_str().unwrap().to_owned());
+        let body = answer.text().await.unwrap();
+        assert_eq!(status, 200, "{} ({}) answered {body}\n{}", example.url, ty, function.log());
+        assert_eq!(replied.as_deref(), Some(reply), "{body}");
+    }
+}
+
+/// A lot of `spaces` spaces on one 640×480 camera, and a frame of it.
+fn grid_lot(id: &str, spaces: usize) -> (String, Vec<u8>) {
+    let mut layout = valet_lot::synthetic::grid_layout(spaces, 640, 480);
+    layout.id = valet_lot::LotId::new(id);
+    (layout.to_toml(), valet_imaging::synthetic::photo_jpeg(640, 480, None, 7))
+}
+
+/// `valet lot add` of `toml` into the garage's database.
+fn lot_add(garage: &Garage, toml: &str) -> String {
+    let file = garage.dir.path().join(format!("lot-{}.toml", rand_suffix()));
+    std::fs::write(&file, toml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_valet"));
+    cmd.args(["lot", "add"]).arg(&file).arg("--data").arg(garage.data("lot-admin")).env_remove("VALET_DATABASE_URL");
+    if let Some(url) = garage.postgres.as_ref().and_then(|p| p.postgres_url()) {
+        cmd.env("VALET_DATABASE_URL", url);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A bay camera's frame of `lot`, delivered as the broker delivers it: (status, ce-type, body).
+async fn deliver_lot_frame(to: &Function, id: &str, lot: &str, jpeg: &[u8]) -> (u16, Option<String>, Value) {
+    let headers = [("ce-valetlot", lot), ("content-type", "image/jpeg")];
+    deliver_binary(to, id, "io.valet.lot.frame.received.v1", &headers, jpeg.to_vec()).await
+}
+
+/// `GET url` until `done(status, body)` holds or 15 s pass; the last answer.
+async fn poll_until(url: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = client.get(url).send().await.unwrap();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        if done(status, &body) || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reads the server-sent events of `answer` until one named `name`; its data.
+async fn next_sse(answer: &mut reqwest::Response, buffer: &mut String, name: &str) -> Option<Value> {
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let named = event.lines().any(|l| l.strip_prefix("event:").is_some_and(|n| n.trim() == name));
+            let data = event.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim);
+            if named && let Some(data) = data {
+                return serde_json::from_str(data).ok();
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(15), answer.chunk()).await.ok()?.ok()??;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// The dashboard of `query` as operator `name` with `key` sees it (HTML).
+async fn dashboard(query: &Function, name: &str, key: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let csrf = "c".repeat(64);
+    let login = client
+        .post(format!("{}/ops/login", query.url))
+        .header("cookie", format!("valet_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("name={name}&key={key}&csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("valet_ops="))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no sign-in ({})", login.status()))
+        .to_owned();
+    let page = client
+        .get(format!("{}/ops", query.url))
+        .header("cookie", format!("valet_csrf={csrf}; valet_ops={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_function_alone_serves_the_lots_occupancy_reads_from_a_layout_in_the_database() {
+    let garage = Garage::sqlite();
+    let (layout, jpeg) = grid_lot("level-1", 6);
+    let saved = lot_add(&garage, &layout);
+    assert!(saved.contains("level-1") && saved.contains("6 spaces"), "{saved}");
+    let operator = add_device(&garage.data("query"), "olga", "operator");
+    let occupancy = garage.start("occupancy", None);
+    let query = garage.start("query", None);
+    let logs = || [&occupancy, &query].map(Function::log).join("\n");
+    let availability = format!("{}/v1/lots/level-1/availability", query.url);
+
+    // Before any frame: the lot is known, every space unknown.
+    let (status, body) = poll_until(&availability, |status, _| status == 200).await;
+    assert_eq!(status, 200, "{body}\n{}", logs());
+    assert_eq!(body["counts"]["lot"]["unknown"], 6, "{body}");
+    let mut events = reqwest::Client::new().get(format!("{}/v1/lots/level-1/events", query.url)).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    let mut buffer = String::new();
+    let first = next_sse(&mut events, &mut buffer, "availability").await.expect("the current counts at once");
+    assert_eq!(first["counts"]["lot"]["unknown"], 6, "{first}");
+
+    // The occupancy function reads a frame (its process, its reply) ...
+    let (status, ty, counted) = deliver_lot_frame(&occupancy, "bay-1", "level-1", &jpeg).await;
+    assert_eq!((status, ty.as_deref()), (200, Some("io.valet.lot.counted.v1")), "{counted}\n{}", logs());
+    assert_eq!(counted["counts"]["lot"]["unknown"], 0, "{counted}");
+    // ... and the query function, which read nothing, streams it and answers with it.
+    let streamed = next_sse(&mut events, &mut buffer, "counts").await.unwrap_or_else(|| panic!("{}", logs()));
+    assert_eq!(streamed["counts"], counted["counts"], "{streamed}");
+    assert_eq!(streamed["changes"].as_array().map(Vec::len), Some(6), "every space was first seen: {streamed}");
+    let (_, body) = poll_until(&availability, |_, body| body["counts"] == counted["counts"]).await;
+    assert_eq!(body["counts"], counted["counts"], "{body}\n{}", logs());
+    assert!(body["at"].is_string(), "{body}");
+
+    // The dashboard draws the lot with each space in the state the occupancy function found.
+    let page = dashboard(&query, "olga", &operator).await;
+    assert!(page.contains("data-lot=\"level-1\""), "no lot map on the dashboard:\n{page}");
+    let drawn = page.matches("<polygon data-space=").count();
+    let unknown = page.matches("data-state=\"unknown\"").count();
+    assert_eq!((drawn, unknown), (6, 0), "{page}");
+    let unknown = format!("{}/v1/lots/nowhere/availability", query.url);
+    let (status, body) = poll_until(&unknown, |_, _| true).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["message"].as_str().unwrap_or("").contains("valet lot add"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layout_added_while_valet_runs_reaches_every_occupancy_replica_and_the_query_function() {
+    // On PostgreSQL when one answers (each replica with its own local directory), else on the
+    // SQLite file the processes share.
+    let garage = match Garage::postgres().await {
+        Some(garage) => garage,
+        None => Garage::sqlite(),
+    };
+    let replicas = [garage.start("occupancy", None), garage.start("occupancy", None)];
+    let query = garage.start("query", None);
+    let logs = || [&replicas[0], &replicas[1], &query].map(Function::log).join("\n");
+    let (layout, jpeg) = grid_lot("roof", 4);
+    let (status, _, body) = deliver_lot_frame(&replicas[0], "roof-0", "roof", &jpeg).await;
+    assert_eq!(status, 404, "no layout yet: {body}");
+
+    lot_add(&garage, &layout);
+    for (n, replica) in replicas.iter().enumerate() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, ty, body) = deliver_lot_frame(replica, &format!("roof-{n}"), "roof", &jpeg).await;
+            if status == 200 {
+                assert_eq!(ty.as_deref(), Some("io.valet.lot.counted.v1"), "{body}");
+                assert_eq!(body["counts"]["lot"]["unknown"], 0, "{body}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "replica {n} never took the layout\n{}", logs());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let availability = format!("{}/v1/lots/roof/availability", query.url);
+    let (status, body) = poll_until(&availability, |_, body| body["counts"]["lot"]["unknown"] == 0).await;
+    assert_eq!((status, &body["counts"]["lot"]["unknown"]), (200, &json!(0)), "{body}\n{}", logs());
+
+    // A changed layout (a fifth space) replaces the old one in every process.
+    let (bigger, _) = grid_lot("roof", 5);
+    lot_add(&garage, &bigger);
+    let (_, body) = poll_until(&availability, |_, body| body["counts"]["lot"]["unknown"] == 1).await;
+    assert_eq!(body["counts"]["lot"]["unknown"], 1, "the new space is unseen, the others kept: {body}\n{}", logs());
+
+    // A layout file dropped into a replica's lots directory is picked up too.
+    let (file, _) = grid_lot("annex", 2);
+    let lots = garage.data("occupancy").join("lots");
+    std::fs::create_dir_all(&lots).unwrap();
+    std::fs::write(lots.join("annex.toml"), file).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) = deliver_lot_frame(&replicas[0], "annex-1", "annex", &jpeg).await;
+        if status == 200 {
+            assert_eq!(
+                body["counts"]["lot"]["free"].as_u64().unwrap() + body["counts"]["lot"]["occupied"].as_u64().unwrap(),
+                2,
+                "{body}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the file was never picked up: {status} {body}\n{}", logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

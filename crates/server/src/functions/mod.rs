@@ -99,6 +99,24 @@ impl Function {
         }
     }
 
+    /// The event types this function makes from outside any event (a device's frame) and so
+    /// must send somewhere itself: an event caused by an event can always go back as the reply.
+    fn starts(self) -> &'static [&'static str] {
+        match self {
+            Function::Ingest => &[types::GATE_FRAME_RECEIVED, types::LOT_FRAME_RECEIVED],
+            _ => &[],
+        }
+    }
+
+    /// The event this function emits that another function consumes (the others end the chain).
+    fn passes_on(self) -> Option<&'static str> {
+        match self {
+            Function::PlateReader => Some(types::PLATE_READ),
+            Function::Gate => Some(types::SESSION_CLOSED),
+            _ => None,
+        }
+    }
+
     /// The `source` attribute of the events this function emits.
     pub fn source(self) -> String {
         format!("/valet/{}", self.name())
@@ -133,6 +151,25 @@ impl FunctionSet {
 
     pub fn iter(&self) -> impl Iterator<Item = Function> + '_ {
         self.0.iter().copied()
+    }
+
+    /// The events this process would start and could hand to nobody without `K_SINK`: each
+    /// chain a device's frame starts here, followed through the functions in this process to
+    /// the first event whose consumer runs elsewhere, with that consumer. Empty when every
+    /// chain stays in the process (or there is no ingest).
+    pub fn stranded_without_sink(&self) -> Vec<(&'static str, Function)> {
+        let mut stranded = Vec::new();
+        for mut ty in self.iter().flat_map(|f| f.starts().iter().copied()) {
+            while let Some(consumer) = Function::consumer_of(ty) {
+                if !self.contains(consumer) {
+                    stranded.push((ty, consumer));
+                    break;
+                }
+                let Some(next) = consumer.passes_on() else { break };
+                ty = next;
+            }
+        }
+        stranded
     }
 }
 
@@ -336,6 +373,24 @@ mod tests {
         let err = "gate,parking".parse::<FunctionSet>().unwrap_err();
         assert!(err.contains("\"parking\"") && err.contains("plate-reader"), "{err}");
         assert!(" , ".parse::<FunctionSet>().is_err());
+    }
+
+    #[test]
+    fn only_chains_a_device_starts_need_a_sink_and_only_where_they_leave_the_process() {
+        let stranded = |set: &str| {
+            let set: FunctionSet = set.parse().unwrap();
+            set.stranded_without_sink().into_iter().map(|(ty, f)| format!("{ty}>{f}")).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            stranded("ingest"),
+            ["io.valet.gate.frame.received.v1>plate-reader", "io.valet.lot.frame.received.v1>occupancy"]
+        );
+        assert_eq!(stranded("ingest,plate-reader,occupancy"), ["io.valet.plate.read.v1>gate"]);
+        assert_eq!(stranded("ingest,plate-reader,occupancy,gate"), ["io.valet.session.closed.v1>billing"]);
+        assert!(stranded("ingest,plate-reader,occupancy,gate,billing").is_empty());
+        assert!(stranded("all").is_empty());
+        // Consumers answer the broker with their events: no sink needed.
+        assert!(stranded("plate-reader").is_empty() && stranded("gate").is_empty() && stranded("query").is_empty());
     }
 
     #[test]

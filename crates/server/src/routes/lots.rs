@@ -87,5 +87,5 @@ pub async fn events(
 }
 
 pub(crate) fn live_lot(state: &AppState, id: &str) -> Result<Arc<LiveLot>, ApiError> {
-    state.lots().get(id).cloned().ok_or_else(|| ApiError::Missing(format!("no lot {id:?} in the lots directory")))
+    state.lots().get(id).ok_or_else(|| ApiError::Missing(format!("no lot {id:?}: add its layout with `valet lot add`")))
 }

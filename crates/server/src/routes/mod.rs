@@ -39,8 +39,9 @@ pub fn router(state: AppState) -> Router {
         // Cameras that read plates themselves report the read straight to the gate.
         app = app.route("/v1/plate-reads", post(reads::post));
     }
-    if functions.contains(Function::Occupancy) {
-        // Guidance: signs and apps, no key. The lots' live state is the occupancy function's.
+    if functions.contains(Function::Occupancy) || functions.contains(Function::Query) {
+        // Guidance: signs and apps, no key. The lots' live state is the occupancy function's,
+        // which the query function follows through the lot history when it runs apart.
         app = app
             .route("/v1/lots/{id}/availability", get(lots::availability))
             .route("/v1/lots/{id}/events", get(lots::events));

@@ -150,7 +150,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     let tariff = state.gate().tariff();
     let mut audit = store.audit_events(Utc::now() - TimeDelta::days(1)).await.unwrap_or_default();
     audit.reverse();
-    let lots: Vec<_> = state.lots().iter().cloned().collect();
+    let lots = state.lots().all();
     let lanes = state.gate().lanes().await.unwrap_or_default();
     respond(&headers, StatusCode::OK, |csrf| {
         page(

@@ -50,6 +50,15 @@ pub struct SpaceChangeRecord {
     pub at: DateTime<Utc>,
 }
 
+/// A frame as the history holds it: its row id (increasing) and the changes it caused. What a
+/// process that does not read the frames itself follows ([`LotHistory::frames_after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedFrame {
+    pub id: i64,
+    pub frame: LotFrameRecord,
+    pub changes: Vec<SpaceChangeRecord>,
+}
+
 #[derive(sqlx::FromRow)]
 struct FrameRow {
     id: i64,
@@ -65,6 +74,7 @@ struct FrameRow {
 
 #[derive(sqlx::FromRow)]
 struct ChangeRow {
+    frame_id: i64,
     space_id: String,
     from_state: Option<String>,
     to_state: String,
@@ -147,6 +157,51 @@ impl LotHistory {
         rows.into_iter().map(frame_record).collect()
     }
 
+    /// The newest frame's id (of any lot), where a follower starts; `None` before any frame.
+    pub async fn last_frame_id(&self) -> Result<Option<i64>, StoreError> {
+        let id: Option<i64> =
+            with_pool!(self, |pool| { sqlx::query_scalar("SELECT MAX(id) FROM lot_frames").fetch_one(pool).await? });
+        Ok(id)
+    }
+
+    /// Frames of every lot recorded after frame `after`, in id order, at most `limit`, each with
+    /// its changes. Ids are handed out in insertion order; a frame whose transaction commits
+    /// after a later one's can be passed over, which costs a follower nothing lasting: the
+    /// camera's next frame carries every space it shows.
+    pub async fn frames_after(&self, after: i64, limit: u32) -> Result<Vec<RecordedFrame>, StoreError> {
+        let rows: Vec<FrameRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, lot_id, camera_id, observed_at, free, occupied, unknown, spaces, counts FROM lot_frames
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        let Some(last) = rows.last().map(|r| r.id) else { return Ok(Vec::new()) };
+        let changes: Vec<ChangeRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT frame_id, space_id, from_state, to_state, confidence, changed_at FROM lot_space_changes
+                 WHERE frame_id > $1 AND frame_id <= $2 ORDER BY id",
+            )
+            .bind(after)
+            .bind(last)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut frames = rows
+            .into_iter()
+            .map(|row| Ok(RecordedFrame { id: row.id, frame: frame_record(row)?, changes: Vec::new() }))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        for change in changes {
+            if let Ok(i) = frames.binary_search_by_key(&change.frame_id, |f| f.id) {
+                frames[i].changes.push(change_record(change));
+            }
+        }
+        Ok(frames)
+    }
+
     /// Forgets frames and changes observed before `before` (retention); returns the frames removed.
     pub async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let forgotten = with_pool!(self, |pool| {
@@ -177,7 +232,7 @@ impl LotHistory {
     ) -> Result<Vec<SpaceChangeRecord>, StoreError> {
         let rows: Vec<ChangeRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT space_id, from_state, to_state, confidence, changed_at FROM lot_space_changes
+                "SELECT frame_id, space_id, from_state, to_state, confidence, changed_at FROM lot_space_changes
                  WHERE lot_id = $1 AND changed_at >= $2 ORDER BY changed_at, id LIMIT $3",
             )
             .bind(lot)
@@ -186,16 +241,17 @@ impl LotHistory {
             .fetch_all(pool)
             .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|r| SpaceChangeRecord {
-                space: r.space_id,
-                from: r.from_state,
-                to: r.to_state,
-                confidence: r.confidence,
-                at: r.changed_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(change_record).collect())
+    }
+}
+
+fn change_record(r: ChangeRow) -> SpaceChangeRecord {
+    SpaceChangeRecord {
+        space: r.space_id,
+        from: r.from_state,
+        to: r.to_state,
+        confidence: r.confidence,
+        at: r.changed_at,
     }
 }
 

@@ -1,6 +1,7 @@
-//! Lot history: frames and space changes read back as recorded, per lot, in time order.
+//! Lot history: frames and space changes read back as recorded, per lot, in time order, and
+//! followed frame by frame; lot layouts saved, replaced, listed and removed.
 
-use valet_store::{LotFrameRecord, SpaceChangeRecord, SpaceStateRecord};
+use valet_store::{LotFrameRecord, RecordedFrame, SpaceChangeRecord, SpaceStateRecord};
 
 use super::{TestGarage, at, conformance};
 
@@ -9,6 +10,9 @@ conformance!(
     changes_are_kept_per_lot_and_in_time_order,
     each_cameras_latest_frame_is_what_a_restart_resumes_from,
     retention_forgets_old_frames_with_their_changes,
+    a_follower_reads_every_lots_frames_after_the_last_it_saw_with_their_changes,
+    a_saved_layout_reads_back_and_each_save_replaces_it_with_the_next_version,
+    layouts_are_listed_by_lot_and_a_removed_one_is_gone,
 );
 
 fn frame(lot: &str, minute: u32, free: u32) -> LotFrameRecord {
@@ -87,4 +91,64 @@ async fn retention_forgets_old_frames_with_their_changes(garage: TestGarage) {
         vec![change("a1", Some("occupied"), "free", 10)]
     );
     assert_eq!(history.latest_frame_per_camera("west").await.unwrap(), vec![frame("west", 10, 2)]);
+}
+
+async fn a_follower_reads_every_lots_frames_after_the_last_it_saw_with_their_changes(garage: TestGarage) {
+    let history = garage.store.lot_history();
+    assert_eq!(history.last_frame_id().await.unwrap(), None);
+    assert!(history.frames_after(0, 10).await.unwrap().is_empty());
+    let first = history.record_frame(&frame("north", 0, 1), &[change("n1", None, "free", 0)]).await.unwrap();
+    assert_eq!(history.last_frame_id().await.unwrap(), Some(first));
+    let changes = [change("s1", None, "occupied", 1), change("s2", None, "free", 1)];
+    let second = history.record_frame(&frame("south", 1, 1), &changes).await.unwrap();
+    let third = history.record_frame(&frame("north", 2, 0), &[]).await.unwrap();
+    assert_eq!(history.last_frame_id().await.unwrap(), Some(third));
+
+    let after_first = history.frames_after(first, 10).await.unwrap();
+    assert_eq!(
+        after_first,
+        vec![
+            RecordedFrame { id: second, frame: frame("south", 1, 1), changes: changes.to_vec() },
+            RecordedFrame { id: third, frame: frame("north", 2, 0), changes: vec![] },
+        ]
+    );
+    let one = history.frames_after(0, 1).await.unwrap();
+    assert_eq!(one.len(), 1, "the limit holds");
+    assert_eq!((one[0].id, one[0].changes.clone()), (first, vec![change("n1", None, "free", 0)]));
+    assert!(history.frames_after(third, 10).await.unwrap().is_empty());
+}
+
+const LAYOUT_V1: &str = "id = \"north\"\n# first draft\n";
+const LAYOUT_V2: &str = "id = \"north\"\n# second draft\n";
+
+async fn a_saved_layout_reads_back_and_each_save_replaces_it_with_the_next_version(garage: TestGarage) {
+    let layouts = garage.store.lot_layouts();
+    assert_eq!(layouts.get("north").await.unwrap(), None);
+    assert_eq!(layouts.save("north", LAYOUT_V1, at(2, 9, 0)).await.unwrap(), 1);
+    let saved = layouts.get("north").await.unwrap().unwrap();
+    assert_eq!(
+        (saved.lot.as_str(), saved.toml.as_str(), saved.version, saved.saved_at),
+        ("north", LAYOUT_V1, 1, at(2, 9, 0))
+    );
+    assert_eq!(layouts.save("north", LAYOUT_V2, at(2, 9, 5)).await.unwrap(), 2);
+    let saved = layouts.get("north").await.unwrap().unwrap();
+    assert_eq!((saved.toml.as_str(), saved.version, saved.saved_at), (LAYOUT_V2, 2, at(2, 9, 5)));
+    assert_eq!(layouts.all().await.unwrap().len(), 1, "one row per lot");
+}
+
+async fn layouts_are_listed_by_lot_and_a_removed_one_is_gone(garage: TestGarage) {
+    let layouts = garage.store.lot_layouts();
+    assert!(layouts.all().await.unwrap().is_empty());
+    layouts.save("south", "id = \"south\"\n", at(2, 9, 0)).await.unwrap();
+    layouts.save("north", LAYOUT_V1, at(2, 9, 1)).await.unwrap();
+    layouts.save("north", LAYOUT_V2, at(2, 9, 2)).await.unwrap();
+    let all = layouts.all().await.unwrap();
+    assert_eq!(all.iter().map(|l| l.lot.as_str()).collect::<Vec<_>>(), ["north", "south"]);
+    assert_eq!(layouts.versions().await.unwrap(), vec![("north".to_owned(), 2), ("south".to_owned(), 1)]);
+    assert!(layouts.remove("north").await.unwrap());
+    assert!(!layouts.remove("north").await.unwrap(), "already gone");
+    assert_eq!(layouts.get("north").await.unwrap(), None);
+    assert_eq!(layouts.versions().await.unwrap(), vec![("south".to_owned(), 1)]);
+    // Saved again after removal, it starts over.
+    assert_eq!(layouts.save("north", LAYOUT_V1, at(2, 9, 3)).await.unwrap(), 1);
 }
