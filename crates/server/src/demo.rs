@@ -1,8 +1,8 @@
 //! `valet serve --demo`: a simulated garage, so one command shows a living dashboard. Cars with
 //! rendered plates (`demo/gate-*.jpg`, from `training/plates/render_gate_frame.py`) arrive and
 //! leave through the real pipeline (plate reader → gate → billing). A car that comes in parks in
-//! a free bay of the demo lot and leaves it when it goes out, and a bay camera posts a rendered
-//! frame of that lot ([`valet_lot::synthetic::aerial`]) every tick, read by the real occupancy
+//! a free bay of the demo lot and leaves it when it goes out, and a bay camera posts rendered
+//! frames of that lot ([`valet_lot::synthetic::aerial`]) every tick, read by the real occupancy
 //! model: the lot map and its counts follow the cars. Some plates are read wrongly or unsurely
 //! by the bundled models; the demo keeps them, so the review queue fills as a real one would,
 //! up to [`REVIEW_CAP`]. Nothing is faked after the frames: every decision, session, charge and
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rand::seq::IndexedRandom;
 use valet_garage::{PaymentMethodToken, Plate};
+use valet_lot::SmoothingConfig;
 use valet_lot::synthetic::aerial::{self, ParkedCar};
 
 use crate::AppState;
@@ -94,10 +95,14 @@ impl Demo {
             .collect()
     }
 
-    /// One tick: a car passes a gate, then the bay camera films the lot.
+    /// One tick: a car passes a gate, then the bay camera films the lot twice, as many frames as
+    /// the smoothing needs to confirm a change, so that between ticks the map's picture and its
+    /// colours agree.
     pub async fn tick(&mut self, state: &AppState) {
         self.move_a_car(state).await;
-        self.film_the_lot(state).await;
+        for _ in 0..SmoothingConfig::default().confirm_frames {
+            self.film_the_lot(state).await;
+        }
     }
 
     /// A car picked at random arrives or leaves through the real gate pipeline, and parks in (or
