@@ -29,10 +29,12 @@ impl Drop for Running {
     }
 }
 
-/// A garage (`valet serve`, all functions, one synthetic lot) with a camera and an operator.
+/// A garage (`valet serve`, all functions, the rendered aerial lot) with a camera and an
+/// operator, or `valet serve --demo` with its own operator and no camera key.
 struct Garage {
     url: String,
     camera_key: String,
+    operator: String,
     operator_key: String,
     _server: Running,
     _dir: tempfile::TempDir,
@@ -55,14 +57,17 @@ fn add_key(data: &Path, name: &str, role: &str) -> String {
 }
 
 impl Garage {
+    fn start() -> Garage {
+        Garage::start_with(&[])
+    }
+
     /// A garage whose `valet serve` also gets the variables in `env`.
     fn start_with(env: &[(&str, String)]) -> Garage {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join("lots")).unwrap();
-        let mut layout = valet_lot::synthetic::grid_layout(10, 640, 480);
-        layout.id = valet_lot::LotId::new("grid");
-        std::fs::write(data.join("lots/grid.toml"), layout.to_toml()).unwrap();
+        let layout = valet_lot::synthetic::aerial::layout();
+        std::fs::write(data.join("lots/aerial.toml"), layout.to_toml()).unwrap();
         // Every started quarter hour costs €0.75 from the first second, so a test's stay is charged.
         let tariff = dir.path().join("tariff.toml");
         std::fs::write(&tariff, "currency = \"EUR\"\nutc_offset_minutes = 0\ngrace_minutes = 0\ndaily_max_minor = 2400\n\n[[bands]]\nname = \"all day\"\nfrom_minute = 0\nevery_minutes = 15\nprice_minor = 75\n").unwrap();
@@ -80,7 +85,36 @@ impl Garage {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("serve prints its URL").to_owned();
-        Garage { url, camera_key, operator_key, _server: Running(child), _dir: dir }
+        Garage { url, camera_key, operator: "alice".to_owned(), operator_key, _server: Running(child), _dir: dir }
+    }
+
+    /// `valet serve --demo` in a throwaway directory, as a newcomer first runs it.
+    fn demo() -> Garage {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = valet()
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (mut url, mut operator, mut operator_key) = (None, None, None);
+        let mut printed = String::new();
+        while operator_key.is_none() {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                panic!("serve --demo printed no URL, operator and key:\n{printed}");
+            }
+            let word = |prefix: &str| line.split_whitespace().find(|w| w.starts_with(prefix)).map(str::to_owned);
+            url = url.or_else(|| word("http://").map(|w| w.trim_end_matches("/ops").to_owned()));
+            operator = operator.or_else(|| word("`demo-").map(|w| w.trim_matches('`').to_owned()));
+            operator_key = word("valet_");
+            printed.push_str(&line);
+        }
+        let (Some(url), Some(operator), Some(operator_key)) = (url, operator, operator_key) else {
+            panic!("serve --demo printed no URL, operator and key:\n{printed}");
+        };
+        Garage { url, camera_key: String::new(), operator, operator_key, _server: Running(child), _dir: dir }
     }
 
     async fn post_gate_frame(&self, direction: &str) {
@@ -245,7 +279,15 @@ async fn in_browser<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) 
 where
     F: std::future::Future<Output = ()>,
 {
-    in_browser_with(name, &[], body).await;
+    in_garage(name, Garage::start, body).await;
+}
+
+/// [`in_browser`] against `valet serve --demo`.
+async fn in_demo<F>(name: &str, body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    in_garage(name, Garage::demo, body).await;
 }
 
 /// [`in_browser`], the garage started with `env`.
@@ -253,19 +295,29 @@ async fn in_browser_with<F>(name: &str, env: &[(&str, String)], body: impl FnOnc
 where
     F: std::future::Future<Output = ()>,
 {
+    in_garage(name, || Garage::start_with(env), body).await;
+}
+
+async fn in_garage<F>(name: &str, garage: impl FnOnce() -> Garage, body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
     const TEST_LIMIT: Duration = Duration::from_secs(180);
-    if tokio::time::timeout(TEST_LIMIT, run_in_browser(name, env, body)).await.is_err() {
+    if tokio::time::timeout(TEST_LIMIT, run_in_browser(name, garage, body)).await.is_err() {
         panic!("{name}: still running after {TEST_LIMIT:?}");
     }
 }
 
-async fn run_in_browser<F>(name: &str, env: &[(&str, String)], body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F)
-where
+async fn run_in_browser<F>(
+    name: &str,
+    garage: impl FnOnce() -> Garage,
+    body: impl FnOnce(Arc<Browser>, Arc<Garage>) -> F,
+) where
     F: std::future::Future<Output = ()>,
 {
     let Some(browser) = Browser::start().await else { return };
     let browser = Arc::new(browser);
-    let garage = Arc::new(Garage::start_with(env));
+    let garage = Arc::new(garage());
     let outcome = std::panic::AssertUnwindSafe(body(Arc::clone(&browser), garage)).catch_unwind().await;
     if let Err(panic) = outcome {
         let path =
@@ -371,15 +423,28 @@ async fn a_gate_frame_opens_a_session_the_dashboard_shows() {
     .await;
 }
 
+/// Each polygon's `data-state` on the dashboard's map, in layout order.
+async fn map_states(browser: &Browser) -> Vec<String> {
+    let states = browser
+        .command(reqwest::Method::POST, "/execute/sync", json!({
+            "script": "return Array.from(document.querySelectorAll('polygon')).map(p => p.dataset.state || '')", "args": []
+        }))
+        .await;
+    states.as_array().unwrap().iter().map(|s| s.as_str().unwrap_or_default().to_owned()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_map_updates_live_when_a_bay_frame_is_posted() {
+    use valet_lot::synthetic::aerial::{self, ParkedCar};
     in_browser("map_updates", |browser, garage| async move {
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("[data-count=unknown]").await, "10", "no frame yet");
-        // A bay camera posts a frame; the page is not reloaded.
-        let frame = valet_imaging::synthetic::photo_jpeg(640, 480, None, 3);
+        // A bay camera posts a frame with cars in five bays; the page is not reloaded.
+        let taken = [0, 2, 3, 6, 9];
+        let cars: Vec<ParkedCar> = taken.iter().map(|&bay| ParkedCar { bay, car: bay as u64 }).collect();
+        let frame = valet_imaging::encode_jpeg(&aerial::frame(&cars, 1), 85).unwrap();
         let answer = reqwest::Client::new()
-            .post(format!("{}/v1/lots/grid/frames", garage.url))
+            .post(format!("{}/v1/lots/aerial/frames", garage.url))
             .bearer_auth(&garage.camera_key)
             .body(frame)
             .send()
@@ -388,14 +453,43 @@ async fn the_map_updates_live_when_a_bay_frame_is_posted() {
         assert_eq!(answer.status(), 200);
         let unknown = browser.wait_text("[data-count=unknown]", |t| t == "0").await;
         assert_eq!(unknown, "0", "the counts moved without a reload");
-        let states = browser
-            .command(reqwest::Method::POST, "/execute/sync", json!({
-                "script": "return Array.from(document.querySelectorAll('polygon')).map(p => p.dataset.state)", "args": []
-            }))
-            .await;
-        let states = states.as_array().unwrap();
-        assert_eq!(states.len(), 10);
-        assert!(states.iter().all(|s| s == "free" || s == "occupied"), "{states:?}");
+        assert_eq!(browser.text("[data-count=occupied]").await, "5");
+        let expected: Vec<&str> =
+            (0..aerial::BAYS).map(|bay| if taken.contains(&bay) { "occupied" } else { "free" }).collect();
+        assert_eq!(map_states(&browser).await, expected, "each bay is coloured by the car in it, or none");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_dashboard_shows_its_cars_coming_and_going() {
+    in_demo("demo_dashboard", |browser, garage| async move {
+        browser.sign_in(&garage, &garage.operator, &garage.operator_key).await;
+        // The first screen: the demo lot is read within a tick or two, its map agreeing with its
+        // counts; then cars come and go, and the counts follow without a reload.
+        let first = browser.wait_text("[data-count=unknown]", |t| t == "0").await;
+        assert_eq!(first, "0", "the demo lot was read");
+        let mut seen = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        // For the README's picture, a lot with a few cars in it (the demo has six).
+        let mut busy = false;
+        while (seen.len() < 2 || !busy) && Instant::now() < deadline {
+            let occupied = browser.text("[data-count=occupied]").await;
+            let free = browser.text("[data-count=free]").await;
+            let states = map_states(&browser).await;
+            let on_map = states.iter().filter(|s| *s == "occupied").count().to_string();
+            // The stream updates the counts and the polygons one after the other: compare a
+            // settled page only.
+            if on_map == occupied && free == (10 - states.iter().filter(|s| *s == "occupied").count()).to_string() {
+                busy = occupied.parse::<u32>().is_ok_and(|n| n >= 3);
+                seen.insert(occupied);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(seen.len() >= 2, "the demo lot's counts moved as cars came and went: {seen:?}");
+        // The sessions table is drawn when the page loads: load it afresh for the picture.
+        browser.goto(&format!("{}/ops", garage.url)).await;
+        browser.wait_text("[data-count=unknown]", |t| t == "0").await;
         document(&browser, "dashboard.png").await;
     })
     .await;

@@ -1,7 +1,9 @@
 //! valet-lot's integration tests, one binary: layout validation and import, warp geometry on a
-//! synthetic frame, smoothing, the frame pipeline with a stand-in network, and (when
-//! `../shared/data` is present) the bundled model on pklot-padova through the whole path.
+//! synthetic frame, smoothing, the frame pipeline with a stand-in network, the bundled model on
+//! the rendered aerial lot, and (when `../shared/data` is present) on pklot-padova through the
+//! whole path.
 
+mod aerial;
 mod data;
 mod layouts;
 mod pipeline;

@@ -41,7 +41,16 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 }
 
 /// An app running only `wiring`'s functions, as one of several processes would.
-pub async fn spawn_functions(mut settings: Settings, wiring: valet_server::Wiring) -> TestApp {
+pub async fn spawn_functions(settings: Settings, wiring: valet_server::Wiring) -> TestApp {
+    spawn_with_lots(settings, wiring, lots()).await
+}
+
+/// An app watching `lots` instead of the synthetic grid.
+pub async fn spawn_with_lots(
+    mut settings: Settings,
+    wiring: valet_server::Wiring,
+    lots: valet_server::lots::Lots,
+) -> TestApp {
     let store = Store::open_in_memory().await.unwrap();
     let now = chrono::Utc::now();
     let (_, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), now).await.unwrap();
@@ -49,9 +58,8 @@ pub async fn spawn_functions(mut settings: Settings, wiring: valet_server::Wirin
     let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Admin, now).await.unwrap();
     settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
     let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
-    let state =
-        AppState::new(store.clone(), gate, lots(), Arc::new(OccupancyClassifier::bundled().unwrap()), &settings)
-            .wired(wiring);
+    let state = AppState::new(store.clone(), gate, lots, Arc::new(OccupancyClassifier::bundled().unwrap()), &settings)
+        .wired(wiring);
     TestApp {
         router: valet_server::router(state.clone()),
         state,

@@ -3,6 +3,7 @@
 
 mod barriers;
 mod connections;
+mod demo;
 mod errors;
 mod events;
 mod garage;

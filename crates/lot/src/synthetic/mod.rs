@@ -1,5 +1,9 @@
-//! Made-up layouts of any number of spaces, for benchmarks: the cost of a frame depends on how
-//! many spaces it has and how big they are, not on where they are.
+//! Made-up lots. [`grid_layout`]: layouts of any number of spaces, for benchmarks (the cost of a
+//! frame depends on how many spaces it has and how big they are, not on where they are).
+//! [`aerial`]: a small lot rendered with its cars, whose layout matches its frames, for the demo
+//! and for tests that need to know the truth of every bay.
+
+pub mod aerial;
 
 use crate::layout::{Camera, CameraId, Layout, Level, LevelId, LotId, Space, SpaceId, Zone, ZoneId};
 
