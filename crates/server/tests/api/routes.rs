@@ -194,8 +194,11 @@ async fn a_scanner_probing_for_admin_pages_gets_a_plain_404() {
 #[tokio::test]
 async fn the_readmes_classify_example_is_what_the_bundled_model_answers() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let example = readme.split("--data-binary @").nth(1).expect("the README shows a classify example");
-    let file = example.split_whitespace().next().unwrap();
+    let example = readme
+        .split("```sh\n")
+        .find(|block| block.contains("/v1/classify\n"))
+        .expect("the README shows a classify example");
+    let file = example.split("--data-binary @").nth(1).unwrap().split_whitespace().next().unwrap();
     let shown = example.split_once("/v1/classify\n").unwrap().1.split("\n```").next().unwrap();
     let shown: serde_json::Value = serde_json::from_str(shown).expect("the example's answer is JSON");
     let app = spawn_app().await;
