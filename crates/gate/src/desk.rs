@@ -88,7 +88,15 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         let now = self.clock.now();
         self.store().register_driver(&driver, now).await?;
         let session = match claimed {
-            Some((mut session, version)) => {
+            Some((mut session, mut version)) => {
+                // The stay carries the camera's spelling (PH0NE1); the driver typed theirs (PHONE1).
+                // Where the two are one plate, the driver's shows on their stays and receipts.
+                let key = session.plate.matching_key();
+                if let Some(typed) = driver.plates().find(|p| p.matching_key() == key && **p != session.plate) {
+                    let respelled = self.store().correct_plate(session.id, typed, version).await?;
+                    version = respelled.ok_or(DeskError::SessionNotOpen(session.id))?;
+                    session.plate = typed.clone();
+                }
                 session.register(driver.id)?;
                 if self.store().save_session(&session, version).await?.is_none() {
                     // The car left (or someone else signed up) between the read and the write.

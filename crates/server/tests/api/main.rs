@@ -2,6 +2,7 @@
 //! with the junk that reaches a public port.
 
 mod connections;
+mod drivers;
 mod events;
 mod garage;
 mod helpers;
