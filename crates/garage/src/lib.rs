@@ -1,6 +1,6 @@
 //! The garage's rules as plain values: [`Plate`] and its confusion-aware [`MatchingKey`], [`Money`],
 //! [`Tariff`] (priced by the total function [`Tariff::price`]), [`ParkingSession`] and its state
-//! machine, [`Driver`] with a [`PaymentMethodToken`], [`PlateLists`] and [`Permit`]s, the gate
+//! machine, [`Driver`] with a [`PaymentMethodToken`] and a [`RecoveryCode`], [`PlateLists`] and [`Permit`]s, the gate
 //! decisions [`decide_entry`] and [`decide_exit`], and the records they produce: [`ChargeRequest`]
 //! and [`Charge`], [`Receipt`], [`ReviewItem`], [`AuditEvent`].
 //!
@@ -24,6 +24,7 @@ mod money;
 mod plate;
 mod read;
 mod receipt;
+mod recovery;
 mod review;
 mod session;
 mod tariff;
@@ -42,6 +43,7 @@ pub use money::{Currency, InvalidCurrency, InvalidPercent, Money, MoneyError, Pe
 pub use plate::{InvalidPlate, MAX_GLYPHS, MIN_GLYPHS, MatchingKey, Plate};
 pub use read::{CameraId, Candidate, Direction, PlateRead};
 pub use receipt::{PaidBy, Receipt, ReceiptError};
+pub use recovery::{InvalidRecoveryCode, RecoveryCode};
 pub use review::{ReviewItem, ReviewReason};
 pub use session::{
     AlreadyRegistered, Exit, IllegalTransition, ParkingSession, Payer, ReviewDecision, SessionEvent, SessionState,

@@ -12,12 +12,14 @@
 //! - a charge's outcome reaches the session (paid and receipted, or unpaid and reviewed) on the
 //!   exit itself or, after a crash, through [`GateService::resume_pending`].
 
+mod account;
 mod charge_log;
 mod clock;
 mod desk;
 mod ledger;
 mod service;
 
+pub use account::SignedIn;
 pub use charge_log::StoreChargeLog;
 pub use clock::{Clock, FixedClock, IdSource, RandomIds, SystemClock};
 pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, SignedUp};

@@ -282,6 +282,8 @@ async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
         document(&browser, "portal.png").await;
         browser.fill("#plates", "VL482TG, KM907RS").await;
         browser.click("form[action='/signup'] button").await;
+        browser.wait_text("#recovery-code", |t| t.len() == 24).await;
+        browser.click("#continue").await;
         let url = browser.wait_url("/me").await;
         assert!(url.ends_with("/me"), "{url}");
         let plates = browser.wait_text("#plates", |t| t.contains("KM907RS")).await;
@@ -492,6 +494,45 @@ async fn a_review_item_raised_by_a_gate_frame_shows_the_plate_as_the_camera_saw_
         // And the crop is shown only to a signed-in operator.
         let stranger = reqwest::get(format!("{}/ops/review/1/crop.jpg", garage.url)).await.unwrap();
         assert_eq!(stranger.status(), 401);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_signs_out_and_signs_in_again_on_a_new_phone_with_the_recovery_code() {
+    in_browser("driver_sign_in", |browser, garage| async move {
+        browser.goto(&garage.url).await;
+        browser.fill("#plates", "PHONE1").await;
+        browser.click("form[action='/signup'] button").await;
+        let code = browser.wait_text("#recovery-code", |t| t.len() == 24).await;
+        assert_eq!(code.matches('-').count(), 4, "the code is shown once, in groups: {code}");
+        browser.click("#continue").await;
+        let plates = browser.wait_text("#plates", |t| t.contains("PHONE1")).await;
+        assert!(plates.contains("PHONE1") && !plates.contains("PH0NE1"), "spelled as typed: {plates}");
+
+        // Signing out: this browser no longer opens the account.
+        browser.click("form[action='/me/signout'] button").await;
+        browser.wait_text("#signup-h", |t| !t.is_empty()).await;
+        browser.goto(&format!("{}/me", garage.url)).await;
+        assert!(!browser.url().await.ends_with("/me"), "signed out");
+
+        // A new phone: a browser that has never seen this garage.
+        let phone = Browser::start().await.expect("Chromium ran a moment ago");
+        phone.goto(&format!("{}/signin", garage.url)).await;
+        phone.fill("#signin-plate", "phone1").await;
+        phone.fill("#signin-code", "0000-0000-0000-0000-0000").await;
+        phone.click("form[action='/signin'] button").await;
+        let refused = phone.wait_text("[role=alert]", |t| t.contains("do not open")).await;
+        assert!(refused.contains("do not open an account"), "{refused}");
+        phone.fill("#signin-plate", "phone1").await;
+        phone.fill("#signin-code", &code.to_lowercase()).await;
+        phone.click("form[action='/signin'] button").await;
+        let next = phone.wait_text("#recovery-code", |t| t.len() == 24).await;
+        assert!(next.len() == 24 && next != code, "a used code is replaced: {next}");
+        phone.click("#continue").await;
+        let plates = phone.wait_text("#plates", |t| t.contains("PHONE1")).await;
+        assert!(plates.contains("PHONE1"), "{plates}");
+        let _ = phone.client.delete(&phone.base).send().await;
     })
     .await;
 }

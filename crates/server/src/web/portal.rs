@@ -11,17 +11,17 @@ use valet_billing::StripePublishableKey;
 use valet_garage::{Driver, LinkToken, Payer, PaymentMethodToken, Plate};
 use valet_store::SessionFilter;
 
-use super::{cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond, set_cookie};
+use super::{cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond};
 use crate::AppState;
 
-const DRIVER_COOKIE: &str = "valet_driver";
+pub(super) const DRIVER_COOKIE: &str = "valet_driver";
 /// The ledger gateway's card: it stands in for the provider's token in the embedded garage.
 const LEDGER_CARD: &str = "pm_card_visa";
 
-fn nav(signed_in: bool) -> Markup {
+pub(super) fn nav(signed_in: bool) -> Markup {
     html! {
         a href="/" { "Home" }
-        @if signed_in { a href="/me" { "My account" } }
+        @if signed_in { a href="/me" { "My account" } } @else { a href="/signin" { "Sign in" } }
         a href="/ops" { "Operators" }
     }
 }
@@ -124,7 +124,7 @@ async fn card_step(
     response
 }
 
-fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
+pub(super) fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
     respond(headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
         page(
             title,
@@ -137,7 +137,7 @@ fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
     })
 }
 
-async fn signed_in_driver(state: &AppState, headers: &HeaderMap) -> Option<Driver> {
+pub(super) async fn signed_in_driver(state: &AppState, headers: &HeaderMap) -> Option<Driver> {
     let token = cookie(headers, DRIVER_COOKIE)?;
     state.gate().store().driver_by_token(&token).await.ok().flatten()
 }
@@ -208,12 +208,13 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
         },
     };
     match result {
-        Ok(signed) => {
-            let mut response = redirect("/me");
-            // A year: the token is the driver's only credential; signing out clears it.
-            set_cookie(&mut response, DRIVER_COOKIE, signed.token.expose(), "/", Some(365 * 24 * 3600));
-            response
-        }
+        Ok(signed) => super::account::recovery_code_page(
+            &headers,
+            "Signed up",
+            "Welcome. The gate now opens for your plates, and you are charged when you leave.",
+            &signed.recovery_code,
+            Some(signed.token.expose()),
+        ),
         Err(message) => failed(&headers, "Sign-up failed", message),
     }
 }
@@ -260,6 +261,11 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
                             } } }
                         }
                     }
+                }
+                section aria-labelledby="recovery-h" {
+                    h2 #recovery-h { "Recovery code" }
+                    p { "Your recovery code and a plate sign you in on another phone. Lost it? Make a new one; the old one stops working." }
+                    form.inline method="post" action="/me/recovery-code" { (csrf_field(csrf)) button type="submit" { "Make a new recovery code" } }
                 }
                 section aria-labelledby="receipts-h" {
                     h2 #receipts-h { "Receipts" }
@@ -329,16 +335,7 @@ pub async fn remove_plate(
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
-}
-
-pub async fn sign_out(headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
-    let mut response = redirect("/");
-    set_cookie(&mut response, DRIVER_COOKIE, "", "/", Some(0));
-    response
+    pub(super) csrf: String,
 }
 
 /// Pay by plate: the plate's open, unregistered stay, whose link is the capability to pay it.
