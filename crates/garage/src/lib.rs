@@ -21,6 +21,7 @@ mod gate;
 mod id;
 mod lists;
 mod money;
+mod pay_by_plate;
 mod plate;
 mod read;
 mod receipt;
@@ -40,6 +41,7 @@ pub use gate::{
 pub use id::{DriverId, InvalidId, LinkToken, PermitId, SessionId};
 pub use lists::{InvalidPermit, Permit, PermitBenefit, PermitCheck, PermitTerms, PlateLists};
 pub use money::{Currency, InvalidCurrency, InvalidPercent, Money, MoneyError, Percent};
+pub use pay_by_plate::{ArrivalHour, Reached, TRIES_WINDOW, WRONG_TRIES, reach_unpaid};
 pub use plate::{InvalidPlate, MAX_GLYPHS, MIN_GLYPHS, MatchingKey, Plate};
 pub use read::{CameraId, Candidate, Direction, PlateRead};
 pub use receipt::{PaidBy, Receipt, ReceiptError};

@@ -17,6 +17,7 @@ mod charge_log;
 mod clock;
 mod desk;
 mod ledger;
+mod pay_by_plate;
 mod service;
 
 pub use account::SignedIn;
@@ -24,4 +25,5 @@ pub use charge_log::StoreChargeLog;
 pub use clock::{Clock, FixedClock, IdSource, RandomIds, SystemClock};
 pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, SignedUp};
 pub use ledger::{ConfiguredGateway, StoreLedger};
+pub use pay_by_plate::FoundStays;
 pub use service::{DecidedExit, GateError, GateService, HandledEntry, HandledExit, SettledCharge};

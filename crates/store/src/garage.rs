@@ -16,6 +16,7 @@ mod charges;
 mod drivers;
 mod inbox;
 mod lots;
+mod pay_tries;
 mod records;
 mod rules;
 mod sessions;

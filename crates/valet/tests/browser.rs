@@ -536,3 +536,35 @@ async fn a_driver_signs_out_and_signs_in_again_on_a_new_phone_with_the_recovery_
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_without_the_link_pays_by_plate_with_the_hour_they_drove_in() {
+    in_browser("pay_by_plate", |browser, garage| async move {
+        garage.post_gate_frame("entry").await; // VL482TG, not signed up; the garage's clock is UTC
+        let hour = chrono::Utc::now().format("%-H").to_string().parse::<u32>().unwrap();
+        let find = |plate: &'static str, hour: u32| {
+            let browser = Arc::clone(&browser);
+            let url = garage.url.clone();
+            async move {
+                browser.goto(&url).await;
+                browser.fill("#pay-plate", plate).await;
+                browser.click(&format!("#pay-hour option[value='{hour}']")).await;
+                browser.click("form[action='/pay'] button").await;
+            }
+        };
+        // Twelve hours off: the same answer as a car that is not there, and the ways out.
+        find("VL482TG", (hour + 12) % 24).await;
+        let alert = browser.wait_text("[role=alert]", |t| !t.is_empty()).await;
+        assert!(alert.contains("did not lead to a stay") && !alert.contains("VL482TG"), "{alert}");
+        assert!(browser.text("#other-ways").await.contains("intercom"));
+        find("QQ999QQ", hour).await;
+        assert_eq!(browser.wait_text("[role=alert]", |t| !t.is_empty()).await, alert);
+
+        // The plate and the hour it drove in: the stay's own page, ready to pay.
+        find("VL482TG", hour).await;
+        let plate = browser.wait_text("#quote-plate", |t| t == "VL482TG").await;
+        assert_eq!(plate, "VL482TG");
+        assert!(browser.url().await.contains("/pay/"));
+    })
+    .await;
+}

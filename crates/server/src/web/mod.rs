@@ -11,6 +11,7 @@
 
 mod account;
 mod dashboard;
+mod pay_by_plate;
 mod portal;
 
 use axum::Router;
@@ -36,7 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/signout", post(account::sign_out))
         .route("/me/recovery-code", post(account::new_recovery_code))
         .route("/signin", get(account::sign_in_form).post(account::sign_in))
-        .route("/pay", post(portal::find_stay))
+        .route("/pay", post(pay_by_plate::find_stay))
         .route("/pay/{link}", get(portal::quote).post(portal::pay))
         .route("/ops/login", get(dashboard::login_form).post(dashboard::login))
         .route("/ops/logout", post(dashboard::logout))

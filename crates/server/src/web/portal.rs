@@ -8,7 +8,7 @@ use chrono::Utc;
 use maud::{Markup, html};
 use serde::Deserialize;
 use valet_billing::StripePublishableKey;
-use valet_garage::{Driver, LinkToken, Payer, PaymentMethodToken, Plate};
+use valet_garage::{Driver, LinkToken, PaymentMethodToken, Plate};
 use valet_store::SessionFilter;
 
 use super::{cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond};
@@ -163,12 +163,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
                 }
                 section aria-labelledby="pay-h" {
                     h2 #pay-h { "Pay for a stay" }
-                    form.card method="post" action="/pay" {
-                        (csrf_field(csrf))
-                        label for="pay-plate" { "Your plate" }
-                        input #pay-plate name="plate" required autocomplete="off" autocapitalize="characters";
-                        button type="submit" { "Find my stay" }
-                    }
+                    p { "The code on the entry screen opens your stay directly. Without it: your plate and the hour you drove in." }
+                    (super::pay_by_plate::form(&state, csrf))
                 }
             },
         )
@@ -336,37 +332,6 @@ pub async fn remove_plate(
 pub struct CsrfForm {
     #[serde(default)]
     pub(super) csrf: String,
-}
-
-/// Pay by plate: the plate's open, unregistered stay, whose link is the capability to pay it.
-pub async fn find_stay(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<PlateForm>) -> Response {
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
-    let link = match Plate::parse(&form.plate) {
-        Ok(plate) => {
-            state.gate().store().open_sessions_by_plate(&plate).await.unwrap_or_default().into_iter().find_map(
-                |record| match record.payer {
-                    Payer::Unregistered { link } => Some(link),
-                    Payer::Registered(_) => None,
-                },
-            )
-        }
-        Err(_) => None,
-    };
-    match link {
-        Some(link) => redirect(&format!("/pay/{link}")),
-        None => respond(&headers, StatusCode::NOT_FOUND, |_| {
-            page(
-                "No stay to pay",
-                nav(false),
-                html! {
-                    p role="alert" { "There is no unpaid stay for that plate. A signed-up driver's stay is paid automatically." }
-                    p { a href="/" { "Back" } }
-                },
-            )
-        }),
-    }
 }
 
 pub async fn quote(State(state): State<AppState>, headers: HeaderMap, Path(link): Path<String>) -> Response {

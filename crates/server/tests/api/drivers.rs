@@ -1,8 +1,11 @@
 //! The driver's side: sign-in with a plate and the recovery code, sign-out, refusals that do not
-//! say who is registered, and the plate as the driver spelled it.
+//! say who is registered, the plate as the driver spelled it, and pay-by-plate in the portal
+//! (the arrival hour as proof, one answer for "no stay" and "wrong hour", a bound on wrong tries,
+//! near plates for a misread car).
 
 use axum::body::Body;
 use axum::http::Request;
+use chrono::{TimeDelta, Utc};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -11,9 +14,10 @@ use crate::helpers::{TestApp, spawn_app};
 
 const CSRF: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// A page's answer: status and body text.
+/// A page's answer: status, `Location`, body text.
 struct PageAnswer {
     status: u16,
+    location: Option<String>,
     text: String,
 }
 
@@ -41,8 +45,20 @@ impl TestApp {
             .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
         let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-        PageAnswer { status, text }
+        PageAnswer { status, location, text }
+    }
+
+    /// The day and hour (on the garage's clock) `minutes_ago` minutes before now, as the form sends them.
+    fn arrival(&self, minutes_ago: i64) -> (String, String) {
+        let offset = i64::from(self.state.gate().tariff().spec().utc_offset_minutes);
+        let local = (Utc::now() - TimeDelta::minutes(minutes_ago)).naive_utc() + TimeDelta::minutes(offset);
+        (local.format("%Y-%m-%d").to_string(), local.format("%-H").to_string())
+    }
+
+    async fn find_stay(&self, plate: &str, (day, hour): &(String, String)) -> PageAnswer {
+        self.form("/pay", &[("plate", plate), ("day", day), ("hour", hour)]).await
     }
 }
 
@@ -149,4 +165,59 @@ async fn a_driver_sees_their_plate_as_they_typed_it_though_the_camera_read_it_ot
     assert_eq!((stays[0]["plate"].as_str(), stays[0]["state"].as_str()), (Some("PHONE1"), Some("paid")), "{stays}");
     let (_, receipts) = app.call(app.json("GET", "/v1/me/receipts", token, Value::Null)).await;
     assert_eq!(receipts[0]["plate"], "PH••E1", "{receipts}");
+}
+
+#[tokio::test]
+async fn pay_by_plate_needs_the_arrival_hour_and_a_wrong_hour_reads_like_a_car_that_is_not_there() {
+    let app = spawn_app().await;
+    app.read("entry", "KL555MN").await; // 50 minutes ago, unregistered
+    let right = app.arrival(50);
+    let wrong = app.arrival(50 + 180);
+
+    let wrong_hour = app.find_stay("KL555MN", &wrong).await;
+    let not_there = app.find_stay("QQ999QQ", &right).await;
+    assert_eq!((wrong_hour.status, not_there.status), (404, 404));
+    assert_eq!(wrong_hour.text, not_there.text, "the two answers are the same page");
+    for tell in ["KL555MN", "no unpaid stay", "not inside", "is inside"] {
+        assert!(!wrong_hour.text.contains(tell), "{tell:?}");
+    }
+    assert!(wrong_hour.text.contains("intercom"), "the attendant's way out is offered");
+
+    let found = app.find_stay("KL555MN", &right).await;
+    assert_eq!(found.status, 303, "{}", found.text);
+    let link = found.location.unwrap();
+    assert!(link.starts_with("/pay/"), "{link}");
+
+    // Five wrong tries in a day, then the plate answers only with the link and the intercom,
+    // whatever the hour; another plate is not affected.
+    for _ in 0..4 {
+        assert_eq!(app.find_stay("KL555MN", &wrong).await.status, 404);
+    }
+    let used_up = app.find_stay("KL555MN", &right).await;
+    assert_eq!((used_up.status, used_up.location), (429, None));
+    assert!(used_up.text.contains("intercom"), "{}", used_up.text);
+    assert_eq!(app.find_stay("KL555MM", &wrong).await.status, 404, "tries count per plate");
+
+    // The link from the entry screen still pays the stay.
+    let (status, quote) = app.call(app.json("GET", &format!("/v1{link}"), "", Value::Null)).await;
+    assert_eq!(status, 200, "{quote}");
+}
+
+#[tokio::test]
+async fn a_car_misread_at_the_entry_is_offered_the_near_plates_of_its_hour_and_no_others() {
+    let app = spawn_app().await;
+    app.read("entry", "KL555MH").await; // the car is KL555MN; the camera saw an H
+    let (_, other) = app.read("entry", "XY987ZW").await;
+    let right = app.arrival(50);
+
+    let offered = app.find_stay("KL555MN", &right).await;
+    assert_eq!(offered.status, 200, "{}", offered.text);
+    assert!(offered.text.contains("KL555MH") && offered.text.contains("/pay/"), "{}", offered.text);
+    assert!(!offered.text.contains("XY987ZW") && !offered.text.contains(other["link"].as_str().unwrap()));
+    assert!(!offered.text.contains("no unpaid stay"));
+
+    // In another hour the near plate is not offered: the hour is still the proof.
+    let elsewhere = app.find_stay("KL555MN", &app.arrival(50 + 180)).await;
+    assert_eq!(elsewhere.status, 404);
+    assert!(!elsewhere.text.contains("KL555MH"));
 }

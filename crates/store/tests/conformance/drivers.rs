@@ -1,12 +1,14 @@
-//! Driver sign-in: recovery codes and token revocation.
+//! Driver sign-in (recovery codes, token revocation) and the pay-by-plate lookup and its tries.
 
+use chrono::TimeDelta;
 use valet_garage::RecoveryCode;
 
-use super::{TestGarage, at, conformance, driver, plate};
+use super::{TestGarage, at, conformance, driver, plate, unregistered_session};
 
 conformance!(
     a_recovery_code_signs_in_once_with_any_plate_of_its_account_and_is_kept_only_hashed,
     a_revoked_token_opens_nothing_and_a_recovery_sign_in_keeps_only_the_new_one,
+    pay_by_plate_sees_the_unpaid_stays_of_an_hour_and_counts_tries_per_plate,
 );
 
 fn code(n: u8) -> RecoveryCode {
@@ -61,4 +63,31 @@ async fn a_revoked_token_opens_nothing_and_a_recovery_sign_in_keeps_only_the_new
     assert_eq!(store.revoke_other_driver_tokens(alice.id, &new_phone).await.unwrap(), 1);
     assert_eq!(store.driver_by_token(old_phone.expose()).await.unwrap(), None);
     assert_eq!(store.driver_by_token(new_phone.expose()).await.unwrap().map(|d| d.id), Some(alice.id));
+}
+
+async fn pay_by_plate_sees_the_unpaid_stays_of_an_hour_and_counts_tries_per_plate(garage: TestGarage) {
+    let store = &garage.store;
+    for (n, raw, entry) in [(1, "AB0123", at(2, 14, 5)), (2, "CD45", at(2, 15, 30)), (3, "EF67", at(2, 13, 0))] {
+        store.open_session(&unregistered_session(n, raw, entry)).await.unwrap();
+    }
+    let stays = store.unpaid_stays_entered_between(at(2, 14, 0), at(2, 15, 30)).await.unwrap();
+    let plates: Vec<_> = stays.iter().filter_map(|s| s.plate.as_ref().map(|p| p.display().to_owned())).collect();
+    assert_eq!(plates, ["AB0123"], "from inclusive, to exclusive");
+
+    let window = TimeDelta::hours(24);
+    let now = at(3, 12, 0);
+    assert_eq!(store.record_pay_try(&plate("AB0123"), "try-a", now, now - window).await.unwrap(), 1);
+    assert_eq!(
+        store.record_pay_try(&plate("ABO123"), "try-b", now, now - window).await.unwrap(),
+        2,
+        "per matching key"
+    );
+    assert_eq!(store.record_pay_try(&plate("CD45"), "try-c", now, now - window).await.unwrap(), 1, "per plate");
+    store.forget_pay_try("try-b").await.unwrap();
+    assert_eq!(store.record_pay_try(&plate("AB0123"), "try-d", now, now - window).await.unwrap(), 2);
+    // A day later the old tries are gone, rows and all.
+    let later = now + window + TimeDelta::minutes(1);
+    assert_eq!(store.record_pay_try(&plate("AB0123"), "try-e", later, later - window).await.unwrap(), 1);
+    assert_eq!(garage.raw_rows_containing("pay_by_plate_tries", "try-a").await, 0);
+    assert_eq!(garage.raw_rows_containing("pay_by_plate_tries", "AB0123").await, 0, "only the digest is stored");
 }
