@@ -1,6 +1,6 @@
 //! The garage's rules as plain values: [`Plate`] and its confusion-aware [`MatchingKey`], [`Money`],
 //! [`Tariff`] (priced by the total function [`Tariff::price`]), [`ParkingSession`] and its state
-//! machine, [`Driver`] with a [`PaymentMethodToken`], [`PlateLists`] and [`Permit`]s, the gate
+//! machine, [`Driver`] with a [`PaymentMethodToken`] and a [`RecoveryCode`], [`PlateLists`] and [`Permit`]s, the gate
 //! decisions [`decide_entry`] and [`decide_exit`], and the records they produce: [`ChargeRequest`]
 //! and [`Charge`], [`Receipt`], [`ReviewItem`], [`AuditEvent`].
 //!
@@ -21,9 +21,11 @@ mod gate;
 mod id;
 mod lists;
 mod money;
+mod pay_by_plate;
 mod plate;
 mod read;
 mod receipt;
+mod recovery;
 mod review;
 mod session;
 mod tariff;
@@ -39,9 +41,11 @@ pub use gate::{
 pub use id::{DriverId, InvalidId, LinkToken, PermitId, SessionId};
 pub use lists::{InvalidPermit, Permit, PermitBenefit, PermitCheck, PermitTerms, PlateLists};
 pub use money::{Currency, InvalidCurrency, InvalidPercent, Money, MoneyError, Percent};
+pub use pay_by_plate::{ArrivalHour, Reached, TRIES_WINDOW, WRONG_TRIES, reach_unpaid};
 pub use plate::{InvalidPlate, MAX_GLYPHS, MIN_GLYPHS, MatchingKey, Plate};
 pub use read::{CameraId, Candidate, Direction, PlateRead};
 pub use receipt::{PaidBy, Receipt, ReceiptError};
+pub use recovery::{InvalidRecoveryCode, RecoveryCode};
 pub use review::{ReviewItem, ReviewReason};
 pub use session::{
     AlreadyRegistered, Exit, IllegalTransition, ParkingSession, Payer, ReviewDecision, SessionEvent, SessionState,

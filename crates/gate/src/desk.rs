@@ -8,8 +8,8 @@ use valet_billing::{CardSetup, ChargeLog, GatewayError, PaymentGateway, RefundKe
 use valet_garage::{
     AlreadyRegistered, AuditAction, AuditEvent, CameraId, ChargeRequest, ChargeState, Direction, Driver, DriverId,
     ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession,
-    PaymentMethodToken, Permit, PermitTerms, Plate, PlateChangeError, PlateRead, Reason, ReviewDecision, SessionEvent,
-    SessionId, SessionState, Tariff, TariffError, TariffSpec,
+    PaymentMethodToken, Permit, PermitTerms, Plate, PlateChangeError, PlateRead, Reason, RecoveryCode, ReviewDecision,
+    SessionEvent, SessionId, SessionState, Tariff, TariffError, TariffSpec,
 };
 use valet_store::{DriverToken, ListKind, RefundRecord, ReviewItemId, StoredReviewItem};
 
@@ -28,6 +28,16 @@ pub enum DeskError {
     Tariff(#[from] TariffError),
     #[error(transparent)]
     Permit(#[from] InvalidPermit),
+    /// A plate that another account holds, in the same words as anything else that keeps a plate
+    /// off a new account: a refusal must not tell a stranger that this car's driver signed up here.
+    /// (That sign-ups of free plates succeed is unavoidable; saying whose plate it is, is not.)
+    #[error(
+        "this plate cannot be added to a new account here. If you signed up before, sign in with a plate on your account and your recovery code; otherwise ask the attendant"
+    )]
+    PlateUnavailable,
+    /// A wrong plate, a wrong code, or both: one answer, so trying plates tells nothing.
+    #[error("that plate and recovery code do not open an account; check both and try again")]
+    SignInRefused,
     #[error("no session has this link; it may have been paid or signed up for already")]
     UnknownLink,
     #[error("session {0} is no longer open, so it cannot be taken over by a sign-up")]
@@ -79,13 +89,23 @@ impl From<valet_store::StoreError> for DeskError {
     }
 }
 
-/// A new account: the driver, the token their app or browser uses from now on (shown once), and
-/// the session the sign-up took over, if it came with a link.
+/// A new account: the driver, the token their app or browser uses from now on and the recovery
+/// code that signs them in on another (both shown once), and the session the sign-up took over,
+/// if it came with a link.
 #[derive(Debug, Clone)]
 pub struct SignedUp {
     pub driver: Driver,
     pub token: DriverToken,
+    pub recovery_code: RecoveryCode,
     pub session: Option<SessionId>,
+}
+
+/// A refusal to put `plate` on an account because another holds it, told as [`DeskError::PlateUnavailable`].
+fn plate_unavailable(error: valet_store::StoreError) -> DeskError {
+    match error {
+        valet_store::StoreError::PlateTaken(_) => DeskError::PlateUnavailable,
+        other => other.into(),
+    }
 }
 
 impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
@@ -107,9 +127,18 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
             None => None,
         };
         let now = self.clock.now();
-        self.store().register_driver(&driver, now).await?;
+        let recovery_code = RecoveryCode::from_bytes(self.ids.fresh());
+        self.store().register_driver_with_recovery(&driver, &recovery_code, now).await.map_err(plate_unavailable)?;
         let session = match claimed {
-            Some((mut session, version)) => {
+            Some((mut session, mut version)) => {
+                // The stay carries the camera's spelling (PH0NE1); the driver typed theirs (PHONE1).
+                // Where the two are one plate, the driver's shows on their stays and receipts.
+                let key = session.plate.matching_key();
+                if let Some(typed) = driver.plates().find(|p| p.matching_key() == key && **p != session.plate) {
+                    let respelled = self.store().correct_plate(session.id, typed, version).await?;
+                    version = respelled.ok_or(DeskError::SessionNotOpen(session.id))?;
+                    session.plate = typed.clone();
+                }
                 session.register(driver.id)?;
                 if self.store().save_session(&session, version).await?.is_none() {
                     // The car left (or someone else signed up) between the read and the write.
@@ -120,7 +149,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
             None => None,
         };
         let token = self.store().grant_driver_token(driver.id, now).await?;
-        Ok(SignedUp { driver, token, session })
+        Ok(SignedUp { driver, token, recovery_code, session })
     }
 
     /// Starts saving a card in the payment provider's own form, before the account exists: the
@@ -144,7 +173,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     /// Adds a plate to a driver's account.
     pub async fn add_plate(&self, driver: &Driver, plate: Plate) -> Result<(), DeskError> {
         driver.clone().add_plate(plate.clone())?;
-        self.store().add_driver_plate(driver.id, &plate, self.clock.now()).await?;
+        self.store().add_driver_plate(driver.id, &plate, self.clock.now()).await.map_err(plate_unavailable)?;
         Ok(())
     }
 

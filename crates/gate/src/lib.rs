@@ -12,14 +12,18 @@
 //! - a charge's outcome reaches the session (paid and receipted, or unpaid and reviewed) on the
 //!   exit itself or, after a crash, through [`GateService::resume_pending`].
 
+mod account;
 mod charge_log;
 mod clock;
 mod desk;
 mod ledger;
+mod pay_by_plate;
 mod service;
 
+pub use account::SignedIn;
 pub use charge_log::StoreChargeLog;
 pub use clock::{Clock, FixedClock, IdSource, RandomIds, SystemClock};
 pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, Refundable, SignedUp};
 pub use ledger::{ConfiguredGateway, StoreLedger};
+pub use pay_by_plate::FoundStays;
 pub use service::{DecidedExit, GateError, GateService, HandledEntry, HandledExit, SettledCharge};

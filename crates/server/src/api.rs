@@ -247,8 +247,33 @@ pub struct SignedUpAnswer {
     pub driver: String,
     /// The driver's bearer token for `/v1/me…`, shown this once.
     pub token: String,
+    /// Signs the driver in on another device with one of their plates (`POST /v1/drivers/sign-in`),
+    /// shown this once: five groups of four letters and digits.
+    pub recovery_code: String,
     pub plates: Vec<String>,
     pub session: Option<String>,
+}
+
+/// `POST /v1/drivers/sign-in`: a plate on the account and its recovery code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub plate: String,
+    pub recovery_code: String,
+}
+
+/// A signed-in device's token, and the code that replaces the one used (each code signs in once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedInAnswer {
+    pub driver: String,
+    pub token: String,
+    pub recovery_code: String,
+    pub plates: Vec<String>,
+}
+
+/// `POST /v1/me/recovery-code`: a new code; the old one stops working.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryCodeAnswer {
+    pub recovery_code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

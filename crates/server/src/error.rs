@@ -118,6 +118,8 @@ fn desk_status(error: &DeskError) -> StatusCode {
             StatusCode::NOT_FOUND
         }
         DeskError::UnknownSession(_) => StatusCode::NOT_FOUND,
+        DeskError::SignInRefused => StatusCode::UNAUTHORIZED,
+        DeskError::PlateUnavailable => StatusCode::CONFLICT,
         DeskError::Plates(_)
         | DeskError::Registered(_)
         | DeskError::SessionNotOpen(_)
@@ -144,7 +146,10 @@ fn desk_code(error: &DeskError) -> &'static str {
         DeskError::Plates(P::NotListed(_)) => "plate_not_on_account",
         DeskError::Plates(P::AlreadyListed(_)) => "plate_already_on_account",
         DeskError::Plates(P::ActiveSession(_)) => "plate_in_active_session",
-        DeskError::Gate(GateError::Store(StoreError::PlateTaken(_))) => "plate_taken",
+        DeskError::Gate(GateError::Store(StoreError::PlateTaken(_))) | DeskError::PlateUnavailable => {
+            "plate_unavailable"
+        }
+        DeskError::SignInRefused => "sign_in_refused",
         DeskError::Registered(_) => "session_already_registered",
         DeskError::UnknownLink => "unknown_link",
         DeskError::SessionNotOpen(_) => "session_not_open",

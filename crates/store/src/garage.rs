@@ -18,6 +18,7 @@ mod inbox;
 mod lanes;
 mod layouts;
 mod lots;
+mod pay_tries;
 mod records;
 mod rules;
 mod sessions;

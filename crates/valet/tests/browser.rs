@@ -344,6 +344,8 @@ async fn a_driver_signs_up_in_the_portal_and_sees_the_account() {
         document(&browser, "portal.png").await;
         browser.fill("#plates", "VL482TG, KM907RS").await;
         browser.click("form[action='/signup'] button").await;
+        browser.wait_text("#recovery-code", |t| t.len() == 24).await;
+        browser.click("#continue").await;
         let url = browser.wait_url("/me").await;
         assert!(url.ends_with("/me"), "{url}");
         let plates = browser.wait_text("#plates", |t| t.contains("KM907RS")).await;
@@ -732,6 +734,77 @@ async fn on_a_phone_no_page_scrolls_sideways() {
             assert!(client <= 400, "the window is a phone's: {widths}");
             assert!(scroll <= client, "{page} scrolls sideways on a phone: {scroll} px of content in {client} px");
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_signs_out_and_signs_in_again_on_a_new_phone_with_the_recovery_code() {
+    in_browser("driver_sign_in", |browser, garage| async move {
+        browser.goto(&garage.url).await;
+        browser.fill("#plates", "PHONE1").await;
+        browser.click("form[action='/signup'] button").await;
+        let code = browser.wait_text("#recovery-code", |t| t.len() == 24).await;
+        assert_eq!(code.matches('-').count(), 4, "the code is shown once, in groups: {code}");
+        browser.click("#continue").await;
+        let plates = browser.wait_text("#plates", |t| t.contains("PHONE1")).await;
+        assert!(plates.contains("PHONE1") && !plates.contains("PH0NE1"), "spelled as typed: {plates}");
+
+        // Signing out: this browser no longer opens the account.
+        browser.click("form[action='/me/signout'] button").await;
+        browser.wait_text("#signup-h", |t| !t.is_empty()).await;
+        browser.goto(&format!("{}/me", garage.url)).await;
+        assert!(!browser.url().await.ends_with("/me"), "signed out");
+
+        // A new phone: a browser that has never seen this garage.
+        let phone = Browser::start().await.expect("Chromium ran a moment ago");
+        phone.goto(&format!("{}/signin", garage.url)).await;
+        phone.fill("#signin-plate", "phone1").await;
+        phone.fill("#signin-code", "0000-0000-0000-0000-0000").await;
+        phone.click("form[action='/signin'] button").await;
+        let refused = phone.wait_text("[role=alert]", |t| t.contains("do not open")).await;
+        assert!(refused.contains("do not open an account"), "{refused}");
+        phone.fill("#signin-plate", "phone1").await;
+        phone.fill("#signin-code", &code.to_lowercase()).await;
+        phone.click("form[action='/signin'] button").await;
+        let next = phone.wait_text("#recovery-code", |t| t.len() == 24).await;
+        assert!(next.len() == 24 && next != code, "a used code is replaced: {next}");
+        phone.click("#continue").await;
+        let plates = phone.wait_text("#plates", |t| t.contains("PHONE1")).await;
+        assert!(plates.contains("PHONE1"), "{plates}");
+        let _ = phone.client.delete(&phone.base).send().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_without_the_link_pays_by_plate_with_the_hour_they_drove_in() {
+    in_browser("pay_by_plate", |browser, garage| async move {
+        garage.post_gate_frame("entry").await; // VL482TG, not signed up; the garage's clock is UTC
+        let hour = chrono::Utc::now().format("%-H").to_string().parse::<u32>().unwrap();
+        let find = |plate: &'static str, hour: u32| {
+            let browser = Arc::clone(&browser);
+            let url = garage.url.clone();
+            async move {
+                browser.goto(&url).await;
+                browser.fill("#pay-plate", plate).await;
+                browser.click(&format!("#pay-hour option[value='{hour}']")).await;
+                browser.click("form[action='/pay'] button").await;
+            }
+        };
+        // Twelve hours off: the same answer as a car that is not there, and the ways out.
+        find("VL482TG", (hour + 12) % 24).await;
+        let alert = browser.wait_text("[role=alert]", |t| !t.is_empty()).await;
+        assert!(alert.contains("did not lead to a stay") && !alert.contains("VL482TG"), "{alert}");
+        assert!(browser.text("#other-ways").await.contains("intercom"));
+        find("QQ999QQ", hour).await;
+        assert_eq!(browser.wait_text("[role=alert]", |t| !t.is_empty()).await, alert);
+
+        // The plate and the hour it drove in: the stay's own page, ready to pay.
+        find("VL482TG", hour).await;
+        let plate = browser.wait_text("#quote-plate", |t| t == "VL482TG").await;
+        assert_eq!(plate, "VL482TG");
+        assert!(browser.url().await.contains("/pay/"));
     })
     .await;
 }

@@ -1,18 +1,20 @@
 //! The driver's side: sign up once (`POST /v1/drivers`), then with the token from the answer see
-//! and change the account (`/v1/me…`). Pay-by-plate needs no account: the link shown at the
-//! gate is the capability (`/v1/pay/{link}`).
+//! and change the account (`/v1/me…`); on a new device, sign in with a plate and the recovery code
+//! from the answer (`POST /v1/drivers/sign-in`). Pay-by-plate needs no account: the link shown at
+//! the gate is the capability (`/v1/pay/{link}`).
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use valet_garage::{ChargeState, LinkToken, PaymentMethodToken, Plate};
+use valet_garage::{ChargeState, LinkToken, PaymentMethodToken, Plate, RecoveryCode};
 use valet_store::{SessionFilter, SessionRecord};
 
 use super::{ApiJson, ApiQuery, Page};
 use crate::AppState;
 use crate::api::{
-    CardSetupAnswer, DriverView, PaidAnswer, PayBody, PlateBody, Quote, SessionView, SignUp, SignedUpAnswer,
+    CardSetupAnswer, DriverView, PaidAnswer, PayBody, PlateBody, Quote, RecoveryCodeAnswer, SessionView, SignIn,
+    SignUp, SignedInAnswer, SignedUpAnswer,
 };
 use crate::auth::AuthedDriver;
 use crate::error::ApiError;
@@ -31,10 +33,49 @@ pub async fn sign_up(
     let answer = SignedUpAnswer {
         driver: signed.driver.id.to_string(),
         token: signed.token.expose().to_owned(),
+        recovery_code: signed.recovery_code.expose(),
         plates: signed.driver.plates().map(|p| p.display().to_owned()).collect(),
         session: signed.session.map(|s| s.to_string()),
     };
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// A plate and a recovery code that do not parse are refused like ones that do not match, so the
+/// answer never says which half was wrong.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignIn>,
+) -> Result<Json<SignedInAnswer>, ApiError> {
+    let refused = || ApiError::Desk(valet_gate::DeskError::SignInRefused);
+    let plate = Plate::parse(&body.plate).map_err(|_| refused())?;
+    let code = RecoveryCode::parse(&body.recovery_code).map_err(|_| refused())?;
+    let signed = state.gate().sign_in(&plate, &code).await?;
+    Ok(Json(SignedInAnswer {
+        driver: signed.driver.id.to_string(),
+        token: signed.token.expose().to_owned(),
+        recovery_code: signed.recovery_code.expose(),
+        plates: signed.driver.plates().map(|p| p.display().to_owned()).collect(),
+    }))
+}
+
+pub async fn new_recovery_code(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+) -> Result<(StatusCode, Json<RecoveryCodeAnswer>), ApiError> {
+    let code = state.gate().new_recovery_code(&driver).await?;
+    Ok((StatusCode::CREATED, Json(RecoveryCodeAnswer { recovery_code: code.expose() })))
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    AuthedDriver(_): AuthedDriver,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    // `AuthedDriver` accepted this header, so it holds a bearer token.
+    let token = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = token.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+    state.gate().sign_out(token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn me(AuthedDriver(driver): AuthedDriver) -> Json<DriverView> {

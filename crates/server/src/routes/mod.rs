@@ -51,10 +51,13 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/classify", post(classify::classify).layer(body_limit))
             // Drivers.
             .route("/v1/drivers", post(drivers::sign_up))
+            .route("/v1/drivers/sign-in", post(drivers::sign_in))
             .route("/v1/card-setups", post(drivers::begin_card_setup))
             .route("/v1/me", get(drivers::me))
             .route("/v1/me/plates", post(drivers::add_plate))
             .route("/v1/me/plates/{plate}", delete(drivers::remove_plate))
+            .route("/v1/me/recovery-code", post(drivers::new_recovery_code))
+            .route("/v1/me/sign-out", post(drivers::sign_out))
             .route("/v1/me/sessions", get(drivers::sessions))
             .route("/v1/me/receipts", get(drivers::receipts))
             .route("/v1/pay/{link}", get(drivers::quote).post(drivers::pay))

@@ -75,9 +75,19 @@ pub const OPERATIONS: &[Operation] = &[
         "post",
         "/v1/drivers",
         Anyone,
-        "Sign up with plates and a payment method (never a card number); returns the driver's token once.",
+        "Sign up with plates and a payment method (never a card number); returns the driver's token and \
+         recovery code once. A plate another account holds is refused without saying so (409 `plate_unavailable`).",
         Some("SignUp"),
         (201, "SignedUpAnswer"),
+    ),
+    op(
+        "post",
+        "/v1/drivers/sign-in",
+        Anyone,
+        "Sign in on a new device with a plate on the account and its recovery code: a fresh token, and a new code \
+         (each code signs in once; other devices are signed out). A wrong plate or code is one 401 `sign_in_refused`.",
+        Some("SignIn"),
+        (200, "SignedInAnswer"),
     ),
     op(
         "post",
@@ -113,6 +123,15 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op("get", "/v1/me", Driver, "The signed-up driver's account.", None, (200, "DriverView")),
     op("post", "/v1/me/plates", Driver, "Add a plate to the account.", Some("PlateBody"), (201, "nothing")),
+    op(
+        "post",
+        "/v1/me/recovery-code",
+        Driver,
+        "A new recovery code, shown once; the old one stops working.",
+        None,
+        (201, "RecoveryCodeAnswer"),
+    ),
+    op("post", "/v1/me/sign-out", Driver, "Sign this token out: it opens nothing from now on.", None, (204, "nothing")),
     op(
         "delete",
         "/v1/me/plates/{plate}",
@@ -369,6 +388,14 @@ fn schemas() -> Value {
             }
         },
         "PlateBody": { "type": "object", "required": ["plate"], "properties": { "plate": { "type": "string" } } },
+        "SignIn": {
+            "type": "object",
+            "required": ["plate", "recovery_code"],
+            "properties": {
+                "plate": { "type": "string", "description": "Any plate on the account." },
+                "recovery_code": { "type": "string", "description": "As shown at sign-up or the last sign-in; case, spaces and dashes do not matter." }
+            }
+        },
         "PayBody": {
             "type": "object",
             "properties": { "payment_method": { "type": "string" }, "card_setup": { "type": "string" } }

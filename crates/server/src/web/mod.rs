@@ -6,10 +6,12 @@
 //! Invariants: every form that changes something carries a CSRF token that must match the
 //! `valet_csrf` cookie (double submit), and every cookie is `HttpOnly; SameSite=Strict`, so
 //! another site can neither read nor ride a session. Operators sign in with their name and key
-//! and get a login that lapses ([`LOGIN_HOURS`]); drivers keep the token they got at sign-up in
-//! a cookie. The pages call the same `valet-gate` service as the JSON API.
+//! and get a login that lapses ([`LOGIN_HOURS`]); drivers keep the token they got at sign-up (or
+//! at a sign-in with a plate and their recovery code) in a cookie, revoked when they sign out. The pages call the same `valet-gate` service as the JSON API.
 
+mod account;
 mod dashboard;
+mod pay_by_plate;
 mod portal;
 
 use axum::Router;
@@ -32,8 +34,10 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(portal::account))
         .route("/me/plates", post(portal::add_plate))
         .route("/me/plates/{plate}/remove", post(portal::remove_plate))
-        .route("/me/signout", post(portal::sign_out))
-        .route("/pay", post(portal::find_stay))
+        .route("/me/signout", post(account::sign_out))
+        .route("/me/recovery-code", post(account::new_recovery_code))
+        .route("/signin", get(account::sign_in_form).post(account::sign_in))
+        .route("/pay", post(pay_by_plate::find_stay))
         .route("/pay/{link}", get(portal::quote).post(portal::pay))
         .route("/ops/login", get(dashboard::login_form).post(dashboard::login))
         .route("/ops/logout", post(dashboard::logout))

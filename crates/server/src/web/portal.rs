@@ -8,20 +8,20 @@ use chrono::Utc;
 use maud::{Markup, html};
 use serde::Deserialize;
 use valet_billing::StripePublishableKey;
-use valet_garage::{Driver, LinkToken, Payer, PaymentMethodToken, Plate};
+use valet_garage::{Driver, LinkToken, PaymentMethodToken, Plate};
 use valet_store::SessionFilter;
 
-use super::{cookie, csrf_field, csrf_ok, money, page, redirect, refused_csrf, respond, set_cookie};
+use super::{cookie, csrf_field, csrf_ok, local_time, money, page, redirect, refused_csrf, respond};
 use crate::AppState;
 
-const DRIVER_COOKIE: &str = "valet_driver";
+pub(super) const DRIVER_COOKIE: &str = "valet_driver";
 /// The ledger gateway's card: it stands in for the provider's token in the embedded garage.
 const LEDGER_CARD: &str = "pm_card_visa";
 
-fn nav(signed_in: bool) -> Markup {
+pub(super) fn nav(signed_in: bool) -> Markup {
     html! {
         a href="/" { "Home" }
-        @if signed_in { a href="/me" { "My account" } }
+        @if signed_in { a href="/me" { "My account" } } @else { a href="/signin" { "Sign in" } }
         a href="/ops" { "Operators" }
     }
 }
@@ -124,7 +124,7 @@ async fn card_step(
     response
 }
 
-fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
+pub(super) fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
     respond(headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {
         page(
             title,
@@ -137,7 +137,7 @@ fn failed(headers: &HeaderMap, title: &str, message: String) -> Response {
     })
 }
 
-async fn signed_in_driver(state: &AppState, headers: &HeaderMap) -> Option<Driver> {
+pub(super) async fn signed_in_driver(state: &AppState, headers: &HeaderMap) -> Option<Driver> {
     let token = cookie(headers, DRIVER_COOKIE)?;
     state.gate().store().driver_by_token(&token).await.ok().flatten()
 }
@@ -163,12 +163,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
                 }
                 section aria-labelledby="pay-h" {
                     h2 #pay-h { "Pay for a stay" }
-                    form.card method="post" action="/pay" {
-                        (csrf_field(csrf))
-                        label for="pay-plate" { "Your plate" }
-                        input #pay-plate name="plate" required autocomplete="off" autocapitalize="characters";
-                        button type="submit" { "Find my stay" }
-                    }
+                    p { "The code on the entry screen opens your stay directly. Without it: your plate and the hour you drove in." }
+                    (super::pay_by_plate::form(&state, csrf))
                 }
             },
         )
@@ -208,12 +204,13 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
         },
     };
     match result {
-        Ok(signed) => {
-            let mut response = redirect("/me");
-            // A year: the token is the driver's only credential; signing out clears it.
-            set_cookie(&mut response, DRIVER_COOKIE, signed.token.expose(), "/", Some(365 * 24 * 3600));
-            response
-        }
+        Ok(signed) => super::account::recovery_code_page(
+            &headers,
+            "Signed up",
+            "Welcome. The gate now opens for your plates, and you are charged when you leave.",
+            &signed.recovery_code,
+            Some(signed.token.expose()),
+        ),
         Err(message) => failed(&headers, "Sign-up failed", message),
     }
 }
@@ -254,17 +251,22 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
                             thead { tr { th { "Plate" } th { "Entered" } th { "State" } th { "Price" } } }
                             tbody { @for s in &sessions { tr {
                                 td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
-                                td { (s.entry.format("%Y-%m-%d %H:%M UTC")) }
+                                td { (local_time(&state, s.entry)) }
                                 td { (s.state.name()) }
                                 td { (s.state.exit().map(|e| money(e.price.total)).unwrap_or_default()) }
                             } } }
                         }
                     }
                 }
+                section aria-labelledby="recovery-h" {
+                    h2 #recovery-h { "Recovery code" }
+                    p { "Your recovery code and a plate sign you in on another phone. Lost it? Make a new one; the old one stops working." }
+                    form.inline method="post" action="/me/recovery-code" { (csrf_field(csrf)) button type="submit" { "Make a new recovery code" } }
+                }
                 section aria-labelledby="receipts-h" {
                     h2 #receipts-h { "Receipts" }
                     @if receipts.is_empty() { p { "No receipts yet." } } @else {
-                        ul { @for r in &receipts { li { (r.plate) ": " (r.entry.format("%Y-%m-%d %H:%M")) " – " (r.exit.format("%H:%M")) ", " (money(r.total)) } } }
+                        ul { @for r in &receipts { li { (r.plate) ": " (local_time(&state, r.entry)) " – " (local_time(&state, r.exit)) ", " (money(r.total)) } } }
                     }
                 }
             },
@@ -329,47 +331,7 @@ pub async fn remove_plate(
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
-}
-
-pub async fn sign_out(headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
-    let mut response = redirect("/");
-    set_cookie(&mut response, DRIVER_COOKIE, "", "/", Some(0));
-    response
-}
-
-/// Pay by plate: the plate's open, unregistered stay, whose link is the capability to pay it.
-pub async fn find_stay(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<PlateForm>) -> Response {
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
-    let link = match Plate::parse(&form.plate) {
-        Ok(plate) => {
-            state.gate().store().open_sessions_by_plate(&plate).await.unwrap_or_default().into_iter().find_map(
-                |record| match record.payer {
-                    Payer::Unregistered { link } => Some(link),
-                    Payer::Registered(_) => None,
-                },
-            )
-        }
-        Err(_) => None,
-    };
-    match link {
-        Some(link) => redirect(&format!("/pay/{link}")),
-        None => respond(&headers, StatusCode::NOT_FOUND, |_| {
-            page(
-                "No stay to pay",
-                nav(false),
-                html! {
-                    p role="alert" { "There is no unpaid stay for that plate. A signed-up driver's stay is paid automatically." }
-                    p { a href="/" { "Back" } }
-                },
-            )
-        }),
-    }
+    pub(super) csrf: String,
 }
 
 pub async fn quote(State(state): State<AppState>, headers: HeaderMap, Path(link): Path<String>) -> Response {
@@ -395,7 +357,7 @@ pub async fn quote(State(state): State<AppState>, headers: HeaderMap, Path(link)
             html! {
                 dl.card {
                     dt { "Plate" } dd #quote-plate { (session.plate.display()) }
-                    dt { "Entered" } dd { (session.entry.format("%Y-%m-%d %H:%M UTC")) }
+                    dt { "Entered" } dd { (local_time(&state, session.entry)) }
                     dt { "To pay now" } dd #quote-total { (money(price.total)) }
                 }
                 form.card method="post" action=(format!("/pay/{link}")) {

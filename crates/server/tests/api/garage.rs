@@ -254,7 +254,7 @@ async fn bad_sign_ups_are_refused_with_a_reason_and_store_nothing() {
     let (status, body) = app.call(app.json("POST", "/v1/drivers", "", ok.clone())).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app.call(app.json("POST", "/v1/drivers", "", ok)).await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("plate_taken")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (409, Some("plate_unavailable")), "{body}");
 
     let (status, body) = app
         .call(app.json("POST", "/v1/plate-reads", &app.key, json!({ "camera": "x", "direction": "sideways" })))

@@ -4,6 +4,7 @@
 mod barriers;
 mod connections;
 mod demo;
+mod drivers;
 mod errors;
 mod events;
 mod garage;

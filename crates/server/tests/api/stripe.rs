@@ -119,10 +119,10 @@ async fn the_portal_shows_stripes_card_fields_and_signs_up_with_the_card_stripe_
 
     stripe.complete_card_setup(&setup, "pm_card_visa");
     let done = post_form(&app, "/signup", &[("plates", "AB123CD"), ("setup_intent", &setup)]).await;
-    assert_eq!(done.status(), 303);
-    assert_eq!(done.headers()["location"], "/me");
-    let cookie = done.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("valet_driver="), "{cookie}");
+    assert_eq!(done.status(), 200, "the page with the recovery code, signed in");
+    let cookies: Vec<&str> = done.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("valet_driver=")), "{cookies:?}");
+    assert!(text(done).await.contains("id=\"recovery-code\""));
 
     let script =
         app.router.clone().oneshot(Request::get("/assets/card.js").body(Body::empty()).unwrap()).await.unwrap();

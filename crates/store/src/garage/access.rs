@@ -32,8 +32,9 @@ impl DriverToken {
     }
 }
 
-/// Tokens are 256 random bits, so a fast unsalted hash is enough to keep them unusable at rest.
-fn token_hash(token: &str) -> String {
+/// Tokens are 256 random bits and recovery codes 100, so a fast unsalted hash is enough to keep
+/// them unusable at rest: neither can be found by trying guesses against it.
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -117,6 +118,32 @@ impl GarageStore {
             Some(id) => self.driver(parse_column("token driver", DriverId::parse(&id))?).await,
             None => Ok(None),
         }
+    }
+
+    /// Revokes one token (a sign-out): it opens nothing from now on. `false` when it was unknown.
+    pub async fn revoke_driver_token(&self, token: &str) -> Result<bool, StoreError> {
+        let revoked = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM driver_tokens WHERE token_hash = $1")
+                .bind(token_hash(token))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(revoked == 1)
+    }
+
+    /// Revokes every token of `driver` but `keep`: a recovery sign-in signs out the lost phone.
+    /// Returns how many were revoked.
+    pub async fn revoke_other_driver_tokens(&self, driver: DriverId, keep: &DriverToken) -> Result<u64, StoreError> {
+        let revoked = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM driver_tokens WHERE driver_id = $1 AND token_hash <> $2")
+                .bind(driver.to_string())
+                .bind(token_hash(keep.expose()))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(revoked)
     }
 
     /// Takes `plate` off a driver's account; `false` when it was not on it. The caller checks

@@ -239,7 +239,8 @@ impl GarageStore {
     }
 
     /// Gives an open session the plate a person read off the camera's image (a misread at the
-    /// entry): its digest and its spelling, if the session is still open at `expected_version`.
+    /// entry), or the spelling its driver typed at sign-up: its digest and its spelling, if the
+    /// session is still open at `expected_version`.
     /// Returns the new version, or `None` when the session changed or closed meanwhile.
     pub async fn correct_plate(
         &self,
