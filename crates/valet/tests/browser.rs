@@ -88,6 +88,30 @@ impl Garage {
         Garage { url, camera_key, operator: "alice".to_owned(), operator_key, _server: Running(child), _dir: dir }
     }
 
+    /// Signs `plate` up through the API with the ledger's test card.
+    async fn sign_up(&self, plate: &str) {
+        let signed = reqwest::Client::new()
+            .post(format!("{}/v1/drivers", self.url))
+            .json(&json!({ "plates": [plate], "payment_method": "pm_card_visa" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 201);
+    }
+
+    /// VL482TG drives in and out a second later, through the gate cameras' frames.
+    async fn stay_of_a_second(&self) {
+        self.post_gate_frame("entry").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        self.post_gate_frame("exit").await;
+    }
+
+    /// VL482TG signed up, in and out: a paid stay of a second.
+    async fn signed_up_stay(&self) {
+        self.sign_up("VL482TG").await;
+        self.stay_of_a_second().await;
+    }
+
     /// `valet serve --demo` in a throwaway directory, as a newcomer first runs it.
     fn demo() -> Garage {
         let dir = tempfile::tempdir().unwrap();
@@ -592,17 +616,7 @@ async fn without_a_barrier_channel_the_dashboard_says_so_instead_of_a_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_refunds_a_paid_stay() {
     in_browser("refund", |browser, garage| async move {
-        let client = reqwest::Client::new();
-        let signed = client
-            .post(format!("{}/v1/drivers", garage.url))
-            .json(&json!({ "plates": ["VL482TG"], "payment_method": "pm_card_visa" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed.status(), 201);
-        garage.post_gate_frame("entry").await;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        garage.post_gate_frame("exit").await;
+        garage.signed_up_stay().await;
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert_eq!(browser.text("#paid-today").await, "€0.75");
         assert!(browser.text("#paid").await.contains("VL482TG"));
@@ -625,13 +639,7 @@ async fn an_operator_refunds_a_paid_stay() {
 async fn a_stay_that_cost_nothing_offers_no_refund() {
     in_browser("free_stay", |browser, garage| async move {
         let client = reqwest::Client::new();
-        let signed = client
-            .post(format!("{}/v1/drivers", garage.url))
-            .json(&json!({ "plates": ["VL482TG"], "payment_method": "pm_card_visa" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed.status(), 201);
+        garage.sign_up("VL482TG").await;
         // An hour's grace: the test's stay of a second costs €0.00 and charges nothing.
         let tariff = json!({ "tariff": { "currency": "EUR", "grace_minutes": 60, "daily_max_minor": 2400,
             "bands": [{ "name": "all day", "from_minute": 0, "every_minutes": 15, "price_minor": 75 }] },
@@ -644,9 +652,7 @@ async fn a_stay_that_cost_nothing_offers_no_refund() {
             .await
             .unwrap();
         assert_eq!(changed.status(), 200);
-        garage.post_gate_frame("entry").await;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        garage.post_gate_frame("exit").await;
+        garage.stay_of_a_second().await;
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         let paid = browser.text("#paid").await;
         assert!(paid.contains("VL482TG") && paid.contains("nothing charged"), "{paid}");
@@ -702,16 +708,7 @@ async fn on_a_phone_no_page_scrolls_sideways() {
     in_browser("phone_width", |browser, garage| async move {
         // Fill the dashboard's wide parts: a car inside, a paid stay, a review item with its crop.
         let client = reqwest::Client::new();
-        let signed = client
-            .post(format!("{}/v1/drivers", garage.url))
-            .json(&json!({ "plates": ["VL482TG"], "payment_method": "pm_card_visa" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed.status(), 201);
-        garage.post_gate_frame("entry").await;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        garage.post_gate_frame("exit").await;
+        garage.signed_up_stay().await;
         let unsure: &[u8] = include_bytes!("../../server/demo/gate-ZH927LC.jpg");
         let answer = client
             .post(format!("{}/v1/gates/lane-entry/frames?direction=entry", garage.url))

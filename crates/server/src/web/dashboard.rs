@@ -336,6 +336,17 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     })
 }
 
+/// The operator behind a changing form: signed in, and the form's CSRF token is the cookie's.
+async fn form_operator(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Device, Response> {
+    let Some(operator) = signed_in(state, headers).await else {
+        return Err((StatusCode::UNAUTHORIZED, "sign in first").into_response());
+    };
+    if !csrf_ok(headers, csrf) {
+        return Err(refused_csrf());
+    }
+    Ok(operator)
+}
+
 fn direction(direction: valet_garage::Direction) -> &'static str {
     match direction {
         valet_garage::Direction::Entry => "entry",
@@ -378,12 +389,10 @@ pub async fn refund(
     Path(session): Path<String>,
     Form(form): Form<RefundForm>,
 ) -> Response {
-    let Some(operator) = signed_in(&state, &headers).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    let operator = match form_operator(&state, &headers, &form.csrf).await {
+        Ok(operator) => operator,
+        Err(refused) => return refused,
     };
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
     let who = OperatorId(operator.name.as_str().to_owned());
     let refunded = match (valet_garage::SessionId::parse(&session), Reason::parse(&form.why)) {
         (Ok(session), Ok(why)) => {
@@ -410,14 +419,12 @@ pub struct ListForm {
 }
 
 pub async fn change_list(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ListForm>) -> Response {
-    let Some(operator) = signed_in(&state, &headers).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    let operator = match form_operator(&state, &headers, &form.csrf).await {
+        Ok(operator) => operator,
+        Err(refused) => return refused,
     };
     if operator.role != valet_store::Role::Admin {
         return (StatusCode::FORBIDDEN, "an admin changes the lists").into_response();
-    }
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
     }
     let list = match form.list.as_str() {
         "allow" => Some(ListKind::Allow),
@@ -455,12 +462,10 @@ pub async fn open_barrier(
     headers: HeaderMap,
     Form(form): Form<BarrierForm>,
 ) -> Response {
-    let Some(operator) = signed_in(&state, &headers).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    let operator = match form_operator(&state, &headers, &form.csrf).await {
+        Ok(operator) => operator,
+        Err(refused) => return refused,
     };
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
     let who = OperatorId(operator.name.as_str().to_owned());
     let lifted = match Reason::parse(&form.why) {
         Ok(why) => crate::barriers::lift_by_hand(&state, form.camera.trim(), who, why).await.map_err(|e| e.to_string()),
@@ -566,12 +571,10 @@ pub async fn decide(
     Path(id): Path<i64>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let Some(operator) = signed_in(&state, &headers).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    let operator = match form_operator(&state, &headers, &form.csrf).await {
+        Ok(operator) => operator,
+        Err(refused) => return refused,
     };
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
     let now = Utc::now();
     let decision = match form.decision.as_str() {
         "mark_paid" => Some(ReviewDecision::MarkPaid { at: now }),
@@ -608,12 +611,10 @@ pub async fn correct_plate(
     Path(id): Path<i64>,
     Form(form): Form<PlateForm>,
 ) -> Response {
-    let Some(operator) = signed_in(&state, &headers).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    let operator = match form_operator(&state, &headers, &form.csrf).await {
+        Ok(operator) => operator,
+        Err(refused) => return refused,
     };
-    if !csrf_ok(&headers, &form.csrf) {
-        return refused_csrf();
-    }
     let who = OperatorId(operator.name.as_str().to_owned());
     let corrected = match (Reason::parse(&form.why), valet_garage::Plate::parse(form.plate.trim())) {
         (Err(_), _) => Err("Say why: every correction is audited with a reason.".to_owned()),
