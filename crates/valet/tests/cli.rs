@@ -593,3 +593,27 @@ fn lot_layouts_are_added_listed_and_removed_in_the_database_and_import_can_save_
     let listed = stdout(run(valet().args(["lot", "list", "--data"]).arg(&data)));
     assert!(listed.starts_with("south") && !listed.contains("north"), "{listed}");
 }
+
+#[test]
+fn plate_drops_reads_far_below_the_gates_threshold_unless_asked() {
+    let photo = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/openalpr-benchmarks/endtoend/us/car2.jpg"
+    ));
+    if !photo.exists() {
+        eprintln!("skipping: {} is absent (../shared/data)", photo.display());
+        return;
+    }
+    // The photo has the car's plate and, above it, lettering the detector boxes and reads as `L1`
+    // with no confidence at all.
+    let shown = String::from_utf8(run(valet().arg("plate").arg(&photo)).stdout).unwrap();
+    assert!(shown.contains("1 plate") && shown.contains("1 more read below 0.10"), "{shown}");
+    assert!(!shown.contains("  L1 "), "{shown}");
+    let all = String::from_utf8(run(valet().args(["plate", "--min-confidence", "0"]).arg(&photo)).stdout).unwrap();
+    assert!(all.contains("2 plates") && all.contains("  L1 "), "{all}");
+    let json = run(valet().args(["plate", "--json"]).arg(&photo));
+    let answer: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((answer["plates"].as_array().unwrap().len(), answer["dropped"].as_u64()), (1, Some(1)), "{answer}");
+    let refused = valet().args(["plate", "--min-confidence", "7"]).arg(&photo).output().unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("between 0 and 1"));
+}
