@@ -88,6 +88,19 @@ impl Garage {
         Garage { url, camera_key, operator: "alice".to_owned(), operator_key, _server: Running(child), _dir: dir }
     }
 
+    /// A camera that reads plates itself reports one.
+    async fn plate_read(&self, camera: &str, direction: &str, text: &str, confidence: f32) {
+        let read = json!({ "camera": camera, "direction": direction, "text": text, "confidence": confidence });
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/plate-reads", self.url))
+            .bearer_auth(&self.camera_key)
+            .json(&read)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+
     /// Signs `plate` up through the API with the ledger's test card.
     async fn sign_up(&self, plate: &str) {
         let signed = reqwest::Client::new()
@@ -525,15 +538,7 @@ async fn the_demo_dashboard_shows_its_cars_coming_and_going() {
 async fn an_operator_decides_a_review_item() {
     in_browser("review_decision", |browser, garage| async move {
         // An unsure read at the entry: the gate lets the car in and asks a person.
-        let read = json!({ "camera": "lane-entry", "direction": "entry", "text": "AB123CD", "confidence": 0.3 });
-        let answer = reqwest::Client::new()
-            .post(format!("{}/v1/plate-reads", garage.url))
-            .bearer_auth(&garage.camera_key)
-            .json(&read)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
+        garage.plate_read("lane-entry", "entry", "AB123CD", 0.3).await;
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         assert!(browser.text("#review-h").await.contains("(1)"));
         // The item says whose stay it is and that the car is still inside.
@@ -578,15 +583,7 @@ async fn an_operator_lifts_a_known_lanes_barrier_and_only_that_is_audited() {
     ];
     in_browser_with("barrier_lift", &env, |browser, garage| async move {
         // A lane is known once its camera has read a plate.
-        let read = json!({ "camera": "lane-exit", "direction": "exit", "text": "AB123CD", "confidence": 0.9 });
-        let answer = reqwest::Client::new()
-            .post(format!("{}/v1/plate-reads", garage.url))
-            .bearer_auth(&garage.camera_key)
-            .json(&read)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
+        garage.plate_read("lane-exit", "exit", "AB123CD", 0.9).await;
         browser.sign_in(&garage, "alice", &garage.operator_key).await;
         // The form offers the known lanes only: no typing a lane that does not exist.
         let lanes = browser.text("#barrier-camera").await;
