@@ -388,10 +388,15 @@ mod tests {
         let layout = lot.reader.layout();
         let reading = FrameReading {
             camera: layout.cameras[0].id.clone(),
-            spaces: layout.spaces.iter().map(|s| SpaceReading { space: s.id.clone(), p_occupied }).collect(),
+            spaces: layout
+                .spaces
+                .iter()
+                .map(|s| SpaceReading { space: s.id.clone(), p_occupied, p_universal: None })
+                .collect(),
             warnings: Vec::new(),
             warp_ms: 0.0,
             model_ms: 0.0,
+            adapted: false,
         };
         lot.apply(layout.cameras[0].id.as_str(), &reading, Utc::now());
     }
