@@ -61,6 +61,9 @@ fn camera_panel(state: &AppState, lot: &str, camera: &CameraCalibration, csrf: &
             @if camera.fitting {
                 p.fitting role="status" { "Fitting a new adapter from the labels\u{2026} reload in a moment to see how it scored." }
             }
+            @if let Some(problem) = &camera.fit_problem {
+                p.error.fit-problem { "The last fit made no adapter: " (problem) }
+            }
             dl.facts {
                 dt { "Labels" }
                 dd.labels {
@@ -93,7 +96,7 @@ fn camera_panel(state: &AppState, lot: &str, camera: &CameraCalibration, csrf: &
                 p { "The bays the model is least sure of now:" }
                 ol.least-sure {
                     @for bay in &camera.least_sure {
-                        li data-space=(bay.space) { (bay.space) " (" (percent(bay.p_occupied)) " occupied)" }
+                        li data-space=(bay.space) { (bay.space) " (" (percent(f64::from(bay.p_occupied))) " occupied)" }
                     }
                 }
             }

@@ -289,13 +289,17 @@ fn request(
     }
 }
 
-/// The states the map shows for `camera`'s bays: seen and not unsure (an unsure bay shows no state).
+/// The states the map shows for `camera`'s bays and vouches for: seen, not unsure (an unsure bay
+/// shows no state), and not about to flip (the map still shows the old state while the frame
+/// already shows the new one; the service leaves those out of a plain confirmation too).
 fn shown_states(lot: &LiveLot, camera: &str) -> BTreeMap<String, SpaceState> {
     let layout = lot.reader.layout();
     lot.smoothed()
         .into_iter()
         .filter(|(space, _)| layout.spaces.iter().any(|s| s.id == *space && s.camera.as_str() == camera))
-        .filter_map(|(space, smoothed)| smoothed.filter(|s| !s.unsure).map(|s| (space.to_string(), s.state)))
+        .filter_map(|(space, smoothed)| {
+            smoothed.filter(|s| !s.unsure && s.confidence >= 0.5).map(|s| (space.to_string(), s.state))
+        })
         .collect()
 }
 
