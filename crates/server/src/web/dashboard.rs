@@ -402,6 +402,15 @@ fn action(what: &valet_garage::AuditAction) -> String {
             format!("{} {change}", plate.display())
         }
         A::PermitChange { permit } => format!("saved permit {permit}"),
+        A::OccupancyLabels { lot, camera, free, occupied, .. } => {
+            format!("labelled {free} free and {occupied} occupied bays of camera {camera} in lot {lot}")
+        }
+        A::OccupancyAdapter { lot, camera, version: Some(version) } => {
+            format!("made adapter version {version} active for camera {camera} in lot {lot}")
+        }
+        A::OccupancyAdapter { lot, camera, version: None } => {
+            format!("put camera {camera} of lot {lot} back on the universal occupancy model")
+        }
     }
 }
 
