@@ -113,10 +113,12 @@ fn camera_panel(state: &AppState, lot: &str, camera: &CameraCalibration, csrf: &
                             td { (percent(version.universal_accuracy)) }
                             td { (percent(version.adapted_accuracy)) }
                             td {
-                                @if version.active { strong { "in use" } }
-                                @else if kept(version) { "kept" }
-                                @else { "refused" }
-                                @if let Some(note) = &version.note { ": " (note) }
+                                // A refusal's note says so and why ("not kept: …").
+                                @match (&version.note, version.active) {
+                                    (Some(note), false) => { (note) },
+                                    (note, true) => { strong { "in use" } @if let Some(note) = note { ": " (note) } },
+                                    (None, false) => { (if kept(version) { "kept" } else { "refused" }) },
+                                }
                             }
                         }
                     } }
