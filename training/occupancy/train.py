@@ -167,6 +167,11 @@ def export_onnx(model, size, path):
     mp.doc_string = "Valet occupancy classifier: logits[N,2], 0=free 1=occupied"
     onnx.checker.check_model(mp)
     onnx.save(mp, str(path))
+    if isinstance(model, occ.OccNet):  # the per-camera adapter's input (add_embedding.py)
+        from add_embedding import add_embedding
+
+        add_embedding(str(path))
+        mp = onnx.load(str(path))
     ops = sorted({n.op_type for n in mp.graph.node})
     bad = [o for o in ops if o not in ALLOWED_OPS]
     if bad:

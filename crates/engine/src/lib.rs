@@ -153,6 +153,12 @@ pub enum EngineError {
 /// Implementations must be safe to call from several threads at once.
 pub trait Network: Send + Sync + fmt::Debug {
     fn infer(&self, batch: &Batch) -> Result<Output, EngineError>;
+
+    /// Every output the network declares, in its order (the first is [`Network::infer`]'s), each
+    /// with the batch as its first dimension: for instance logits and the embedding they come from.
+    fn infer_all(&self, batch: &Batch) -> Result<Vec<Output>, EngineError> {
+        Ok(vec![self.infer(batch)?])
+    }
 }
 
 /// [`Network`] on rten, the pure-Rust ONNX runtime.
@@ -181,28 +187,56 @@ impl fmt::Debug for RtenNetwork {
     }
 }
 
+impl RtenNetwork {
+    fn run(&self, batch: &Batch, outputs: &[rten::NodeId]) -> Result<Vec<Output>, EngineError> {
+        if batch.is_empty() {
+            return Ok(outputs.iter().map(|_| Output { shape: vec![0], data: Vec::new() }).collect());
+        }
+        let input_id = *self
+            .model
+            .input_ids()
+            .first()
+            .ok_or_else(|| EngineError::Shape(format!("{}: the model has no input", self.name)))?;
+        let input = rten_tensor::NdTensorView::from_data(batch.shape, batch.data());
+        let values = self
+            .model
+            .run(vec![(input_id, input.into())], outputs, None)
+            .map_err(|e| EngineError::Run(format!("{}: {e}", self.name)))?;
+        values
+            .into_iter()
+            .map(|value| {
+                let tensor = value
+                    .into_tensor::<f32>()
+                    .ok_or_else(|| EngineError::Shape(format!("{}: output is not f32", self.name)))?;
+                let shape = tensor.shape().to_vec();
+                // Every caller indexes the output by batch item, so a model that drops or merges
+                // items is refused here rather than misread there.
+                if shape.first() != Some(&batch.len()) {
+                    return Err(EngineError::Shape(format!(
+                        "{}: output of shape {shape:?} for a batch of {}",
+                        self.name,
+                        batch.len()
+                    )));
+                }
+                Ok(Output { shape, data: tensor.to_vec() })
+            })
+            .collect()
+    }
+}
+
 impl Network for RtenNetwork {
     fn infer(&self, batch: &Batch) -> Result<Output, EngineError> {
-        if batch.is_empty() {
-            return Ok(Output { shape: vec![0], data: Vec::new() });
-        }
-        let input = rten_tensor::NdTensorView::from_data(batch.shape, batch.data());
-        let output =
-            self.model.run_one(input.into(), None).map_err(|e| EngineError::Run(format!("{}: {e}", self.name)))?;
-        let output = output
-            .into_tensor::<f32>()
-            .ok_or_else(|| EngineError::Shape(format!("{}: output is not f32", self.name)))?;
-        let shape = output.shape().to_vec();
-        // Every caller indexes the output by batch item, so a model that drops or merges items
-        // is refused here rather than misread there.
-        if shape.first() != Some(&batch.len()) {
-            return Err(EngineError::Shape(format!(
-                "{}: output of shape {shape:?} for a batch of {}",
-                self.name,
-                batch.len()
-            )));
-        }
-        Ok(Output { shape, data: output.to_vec() })
+        let first = *self
+            .model
+            .output_ids()
+            .first()
+            .ok_or_else(|| EngineError::Shape(format!("{}: the model has no output", self.name)))?;
+        let mut outputs = self.run(batch, &[first])?;
+        Ok(outputs.remove(0))
+    }
+
+    fn infer_all(&self, batch: &Batch) -> Result<Vec<Output>, EngineError> {
+        self.run(batch, self.model.output_ids())
     }
 }
 

@@ -52,6 +52,6 @@ pub use layout::{
 };
 pub use pipeline::{FrameError, FrameReading, LotReader, SpaceReading};
 pub use smoothing::{SmoothedSpace, Smoother, SmoothingConfig, StateChange};
-pub use state::{Counts, LotState, Tally, count};
+pub use state::{Counts, LotState, Reported, Tally, count};
 pub use valet_occupancy::SpaceState;
 pub use warp::{SamplingMap, WarpMode};

@@ -6,12 +6,12 @@
 //! scaled, and the reading carries a warning); otherwise it is refused, never misread.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use image::RgbImage;
 use rayon::prelude::*;
-use valet_occupancy::{ClassifyError, OccupancyClassifier};
+use valet_occupancy::{Adapter, ClassifyError, OccupancyClassifier};
 
 use crate::layout::{CameraId, Layout, SpaceId};
 use crate::warp::{SamplingMap, WarpMode};
@@ -35,11 +35,14 @@ pub enum FrameError {
     Classify(#[from] ClassifyError),
 }
 
-/// The classifier's raw answer for one space on one frame.
+/// The classifier's answer for one space on one frame: the camera's adapter's where it has one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SpaceReading {
     pub space: SpaceId,
     pub p_occupied: f32,
+    /// The universal model's own probability, where an adapter gave `p_occupied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_universal: Option<f32>,
 }
 
 /// One frame of one camera, read.
@@ -52,6 +55,8 @@ pub struct FrameReading {
     pub warnings: Vec<String>,
     pub warp_ms: f64,
     pub model_ms: f64,
+    /// Whether the camera's adapter read this frame (else the universal model alone).
+    pub adapted: bool,
 }
 
 /// The precomputed warps of one camera's spaces at one frame size.
@@ -77,13 +82,21 @@ pub struct LotReader {
     classifier: Arc<OccupancyClassifier>,
     mode: WarpMode,
     plans: Mutex<HashMap<(CameraId, u32, u32), Arc<CameraPlan>>>,
+    /// Each calibrated camera's adapter, swapped while frames are read (see [`LotReader::set_adapter`]).
+    adapters: RwLock<HashMap<CameraId, Arc<Adapter>>>,
 }
 
 impl LotReader {
     /// `layout` should have passed [`Layout::validate`] (every loader does). The classifier may
     /// be shared (`Arc`) with other readers and handlers.
     pub fn new(layout: Layout, classifier: impl Into<Arc<OccupancyClassifier>>, mode: WarpMode) -> LotReader {
-        LotReader { layout, classifier: classifier.into(), mode, plans: Mutex::new(HashMap::new()) }
+        LotReader {
+            layout,
+            classifier: classifier.into(),
+            mode,
+            plans: Mutex::new(HashMap::new()),
+            adapters: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn layout(&self) -> &Layout {
@@ -152,6 +165,26 @@ impl LotReader {
         Ok(plan.warp_all(frame))
     }
 
+    /// Like [`LotReader::patches`], each with its space: what a label keeps of a frame.
+    pub fn space_patches(&self, camera: &CameraId, frame: &RgbImage) -> Result<Vec<(SpaceId, RgbImage)>, FrameError> {
+        let plan = self.plan(camera, frame.width(), frame.height())?;
+        Ok(plan.spaces.iter().map(|(id, _)| id.clone()).zip(plan.warp_all(frame)).collect())
+    }
+
+    /// Reads `camera`'s next frames through `adapter`, or the universal model alone with `None`.
+    /// Takes effect on the next frame; a frame being read finishes with the adapter it began with.
+    pub fn set_adapter(&self, camera: &CameraId, adapter: Option<Arc<Adapter>>) {
+        let mut adapters = self.adapters.write().expect("adapters poisoned");
+        match adapter {
+            Some(a) => adapters.insert(camera.clone(), a),
+            None => adapters.remove(camera),
+        };
+    }
+
+    pub fn adapter(&self, camera: &CameraId) -> Option<Arc<Adapter>> {
+        self.adapters.read().expect("adapters poisoned").get(camera).cloned()
+    }
+
     /// Reads one frame of `camera`: warp, one batched inference, a probability per space.
     pub fn read(&self, camera: &CameraId, frame: &RgbImage) -> Result<FrameReading, FrameError> {
         let plan = self.plan(camera, frame.width(), frame.height())?;
@@ -159,20 +192,33 @@ impl LotReader {
         let patches = plan.warp_all(frame);
         let warp_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let verdicts = self.classifier.classify(&patches)?;
+        let adapter = self.adapter(camera);
+        let spaces = match &adapter {
+            None => plan
+                .spaces
+                .iter()
+                .zip(self.classifier.classify(&patches)?)
+                .map(|((id, _), v)| SpaceReading { space: id.clone(), p_occupied: v.p_occupied, p_universal: None })
+                .collect(),
+            Some(adapter) => plan
+                .spaces
+                .iter()
+                .zip(self.classifier.observe(&patches)?)
+                .map(|((id, _), o)| SpaceReading {
+                    space: id.clone(),
+                    p_occupied: adapter.verdict(id.as_str(), &o).p_occupied,
+                    p_universal: Some(o.verdict.p_occupied),
+                })
+                .collect(),
+        };
         let model_ms = t.elapsed().as_secs_f64() * 1e3;
-        let spaces = plan
-            .spaces
-            .iter()
-            .zip(verdicts)
-            .map(|((id, _), v)| SpaceReading { space: id.clone(), p_occupied: v.p_occupied })
-            .collect();
         Ok(FrameReading {
             camera: camera.clone(),
             spaces,
             warnings: plan.rescaled.iter().cloned().collect(),
             warp_ms,
             model_ms,
+            adapted: adapter.is_some(),
         })
     }
 }

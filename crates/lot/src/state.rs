@@ -10,20 +10,41 @@ use crate::layout::{Layout, LevelId, SpaceId, ZoneId};
 use crate::pipeline::FrameReading;
 use crate::smoothing::{SmoothedSpace, Smoother, SmoothingConfig, StateChange};
 
-/// Spaces by state. `unknown` spaces have had no frame yet: a sign must not count them free.
+/// Spaces by state. `unknown` spaces have had no frame yet, or their evidence is too weak to
+/// tell (`unsure` of them): a sign must not count them free.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
     pub free: u32,
     pub occupied: u32,
     pub unknown: u32,
+    /// Of `unknown`, the spaces seen but unsure (see [`crate::SmoothingConfig::unsure_margin`]).
+    pub unsure: u32,
+}
+
+/// What counts say of one space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    Unseen,
+    Unsure,
+    Known(SpaceState),
+}
+
+impl From<Option<SpaceState>> for Reported {
+    fn from(state: Option<SpaceState>) -> Reported {
+        state.map_or(Reported::Unseen, Reported::Known)
+    }
 }
 
 impl Tally {
-    fn add(&mut self, state: Option<SpaceState>) {
-        match state {
-            Some(SpaceState::Free) => self.free += 1,
-            Some(SpaceState::Occupied) => self.occupied += 1,
-            None => self.unknown += 1,
+    fn add(&mut self, reported: Reported) {
+        match reported {
+            Reported::Known(SpaceState::Free) => self.free += 1,
+            Reported::Known(SpaceState::Occupied) => self.occupied += 1,
+            Reported::Unseen => self.unknown += 1,
+            Reported::Unsure => {
+                self.unknown += 1;
+                self.unsure += 1;
+            }
         }
     }
 
@@ -31,6 +52,7 @@ impl Tally {
         self.free += other.free;
         self.occupied += other.occupied;
         self.unknown += other.unknown;
+        self.unsure += other.unsure;
     }
 
     pub fn total(&self) -> u32 {
@@ -61,11 +83,12 @@ pub struct Counts {
     pub zones: Vec<ZoneCount>,
 }
 
-/// Counts of `layout`'s spaces given each space's state (`None`: not seen yet).
-pub fn count(layout: &Layout, state_of: impl Fn(&SpaceId) -> Option<SpaceState>) -> Counts {
+/// Counts of `layout`'s spaces given what is reported of each (`Option<SpaceState>` converts:
+/// `None` is not seen yet).
+pub fn count<R: Into<Reported>>(layout: &Layout, report: impl Fn(&SpaceId) -> R) -> Counts {
     let mut per_zone: HashMap<&ZoneId, Tally> = HashMap::new();
     for space in &layout.spaces {
-        per_zone.entry(&space.zone).or_default().add(state_of(&space.id));
+        per_zone.entry(&space.zone).or_default().add(report(&space.id).into());
     }
     let zones: Vec<ZoneCount> = layout
         .zones
@@ -123,7 +146,12 @@ impl LotState {
         self.smoother.get(id)
     }
 
+    /// Counts, with unsure spaces as unknown.
     pub fn counts(&self) -> Counts {
-        count(&self.layout, |id| self.smoother.get(id).map(|s| s.state))
+        count(&self.layout, |id| match self.smoother.get(id) {
+            None => Reported::Unseen,
+            Some(s) if s.unsure => Reported::Unsure,
+            Some(s) => Reported::Known(s.state),
+        })
     }
 }

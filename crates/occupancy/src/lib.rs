@@ -1,5 +1,7 @@
 //! Is this parking space occupied? [`OccupancyClassifier`] turns space patches (RGB pixels, never
-//! paths) into [`Verdict`]s; [`Confusion`] scores verdicts against labels.
+//! paths) into [`Verdict`]s (and [`Observation`]s, with the embedding); an [`Adapter`] fitted on
+//! one camera's labels corrects the universal model for that camera; [`Confusion`] scores
+//! verdicts against labels.
 //!
 //! The bundled model (`models/occupancy.onnx`) and its sidecar (`models/occupancy.json`) are compiled
 //! into the binary, so `valet` runs with no files beside it. The sidecar is the preprocessing
@@ -9,6 +11,7 @@
 //! Architecture invariant: preprocessing here is byte-for-byte the training side's (Pillow bilinear
 //! resize, /255, normalise, NCHW); `tests/golden.rs` pins it with committed logits.
 
+pub mod adapter;
 mod score;
 
 use std::fmt;
@@ -17,6 +20,7 @@ use image::RgbImage;
 use serde::Deserialize;
 use valet_engine::{Batch, EngineError, Logits, Network, RtenNetwork};
 
+pub use adapter::{Adapter, CrossValidated, Fit, FitError, LabelledObservation};
 pub use score::{Confusion, PerClass};
 
 static OCCUPANCY_ONNX: &[u8] = include_bytes!("../../../models/occupancy.onnx");
@@ -61,15 +65,34 @@ pub struct Verdict {
 impl Verdict {
     fn from_logits(logits: &[f32]) -> Verdict {
         // Index 0 is free, 1 is occupied (checked against the sidecar's labels at load time).
-        let p_occupied = 1.0 / (1.0 + (logits[0] - logits[1]).exp());
+        Verdict::from_log_odds(logits[1] - logits[0])
+    }
+
+    /// The verdict for log-odds `z = ln(p / (1 - p))` of occupied.
+    pub fn from_log_odds(z: f32) -> Verdict {
+        let p_occupied = 1.0 / (1.0 + (-z).exp());
         let state = if p_occupied >= 0.5 { SpaceState::Occupied } else { SpaceState::Free };
         Verdict { state, p_occupied }
+    }
+
+    /// `ln(p / (1 - p))`, bounded where `p` rounds to 0 or 1 in `f32`.
+    pub fn log_odds(&self) -> f32 {
+        let p = self.p_occupied.clamp(1e-7, 1.0 - 1e-7);
+        (p / (1.0 - p)).ln()
     }
 
     /// How sure the classifier is of its own state, in `[0.5, 1]`.
     pub fn confidence(&self) -> f32 {
         self.p_occupied.max(1.0 - self.p_occupied)
     }
+}
+
+/// What the universal model saw in one patch: its verdict, and the embedding it came from (the
+/// input of its last layer), which a per-camera [`Adapter`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub verdict: Verdict,
+    pub embedding: Vec<f32>,
 }
 
 /// The preprocessing contract written by training beside each model.
@@ -89,6 +112,8 @@ pub enum ClassifyError {
     Spec(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("model {0} has no embedding output, so it cannot be adapted to a camera (use the bundled model)")]
+    NoEmbedding(String),
 }
 
 impl ModelSpec {
@@ -178,23 +203,50 @@ impl OccupancyClassifier {
         Ok(verdicts)
     }
 
+    /// Classifies patches like [`OccupancyClassifier::classify`] and keeps each one's embedding,
+    /// for an [`Adapter`] to fit on or to read. The network's second output is the embedding.
+    pub fn observe(&self, patches: &[RgbImage]) -> Result<Vec<Observation>, ClassifyError> {
+        let mut observations = Vec::with_capacity(patches.len());
+        for chunk in patches.chunks(MAX_BATCH) {
+            let batch = self.preprocess(chunk);
+            let mut outputs = self.network.infer_all(&batch)?.into_iter();
+            let logits = outputs.next().ok_or_else(|| ClassifyError::NoEmbedding(self.spec.model.clone()))?;
+            let embedding = outputs.next().ok_or_else(|| ClassifyError::NoEmbedding(self.spec.model.clone()))?;
+            let logits = checked(logits.into_logits()?, &batch)?;
+            let dim = embedding.data().len() / chunk.len().max(1);
+            if embedding.shape().len() != 2 || dim == 0 {
+                return Err(EngineError::Shape(format!("embedding of shape {:?}", embedding.shape())).into());
+            }
+            observations.extend(
+                logits
+                    .iter()
+                    .zip(embedding.data().chunks_exact(dim))
+                    .map(|(row, e)| Observation { verdict: Verdict::from_logits(row), embedding: e.to_vec() }),
+            );
+        }
+        Ok(observations)
+    }
+
     /// Raw logits for an already preprocessed batch (golden tests, benchmarks): one row of
     /// `[free, occupied]` per patch, or an error.
     pub fn logits(&self, batch: &Batch) -> Result<Logits, ClassifyError> {
-        let logits = self.network.infer(batch)?.into_logits()?;
-        // A row per patch, two scores per row: anything else would pair verdicts with the wrong
-        // patches or index past a row.
-        if logits.rows() != batch.len() || (logits.rows() > 0 && logits.cols() != 2) {
-            return Err(EngineError::Shape(format!(
-                "{} rows of {} scores for a batch of {}",
-                logits.rows(),
-                logits.cols(),
-                batch.len()
-            ))
-            .into());
-        }
-        Ok(logits)
+        checked(self.network.infer(batch)?.into_logits()?, batch)
     }
+}
+
+fn checked(logits: Logits, batch: &Batch) -> Result<Logits, ClassifyError> {
+    // A row per patch, two scores per row: anything else would pair verdicts with the wrong
+    // patches or index past a row.
+    if logits.rows() != batch.len() || (logits.rows() > 0 && logits.cols() != 2) {
+        return Err(EngineError::Shape(format!(
+            "{} rows of {} scores for a batch of {}",
+            logits.rows(),
+            logits.cols(),
+            batch.len()
+        ))
+        .into());
+    }
+    Ok(logits)
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! `valet bench prototype`: the student prototype's upload measurements, reproduced. `valet bench lot`
 //! (ms per lot frame against the number of spaces) is in [`lot`], `valet bench functions` (cold start,
-//! memory and throughput of the functions as separate processes) in [`functions`].
+//! memory and throughput of the functions as separate processes) in [`functions`], `valet bench
+//! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
 //! times through the same uploader as `valet send`, and prints transfer and model times beside the
 //! prototype's.
 
+mod adapter;
 mod functions;
 mod lot;
 
@@ -45,6 +47,8 @@ pub enum BenchCommand {
     /// Each function's cold start and memory, and frames per second through the chain of
     /// separate processes against one process.
     Functions(functions::FunctionsBenchArgs),
+    /// What fitting one camera's occupancy adapter costs, stage by stage, on labelled patches.
+    Adapter(adapter::AdapterBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -52,6 +56,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Prototype { runs, server, key, dir } => (runs, server, key, dir),
         BenchCommand::Lot(args) => return lot::run(args),
         BenchCommand::Functions(args) => return functions::run(args).await,
+        BenchCommand::Adapter(args) => return adapter::run(args),
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;

@@ -49,7 +49,8 @@ fn probabilities_between_the_thresholds_hold_the_current_state() {
 
 #[test]
 fn without_averaging_or_confirmation_every_frame_decides() {
-    let raw = SmoothingConfig { alpha: 1.0, occupied_above: 0.5, free_below: 0.4999, confirm_frames: 1 };
+    let raw =
+        SmoothingConfig { alpha: 1.0, occupied_above: 0.5, free_below: 0.4999, confirm_frames: 1, unsure_margin: 0.0 };
     let states: Vec<SpaceState> = run(raw, &[0.1, 0.9, 0.1, 0.9]).into_iter().map(|(s, _)| s).collect();
     assert_eq!(states, vec![Free, Occupied, Free, Occupied]);
 }

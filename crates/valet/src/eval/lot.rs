@@ -5,6 +5,10 @@
 //! DIR holds PKLot-layout frames: each `NAME.xml` (PKLot XML with `occupied` flags) beside its
 //! `NAME.jpg`/`.png`, or in a `bounding_boxes/` folder whose sibling `frames/` holds the image (as
 //! pklot-padova). Each XML is its own layout; frames sharing one reuse its sampling maps.
+//!
+//! `--calibrate-frames STEM,…` labels those frames as an operator would (every space with its
+//! XML flag), fits the camera's adapter on them exactly as the product does, reads the other
+//! frames through it when it beats the universal model, and does not score those frames.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +23,7 @@ use valet_imaging::DecodeLimits;
 use super::pct;
 use valet_lot::import::{PKLOT_FRAME, pklot};
 use valet_lot::{CameraId, Layout, LotReader, SpaceId, WarpMode};
-use valet_occupancy::{Confusion, OccupancyClassifier, SpaceState};
+use valet_occupancy::{Adapter, Confusion, Fit, LabelledObservation, OccupancyClassifier, SpaceState};
 
 #[derive(Debug, clap::Args)]
 pub struct LotArgs {
@@ -31,9 +35,20 @@ pub struct LotArgs {
     /// How many of the spaces misread most often to list (those misread at least twice).
     #[arg(long, default_value_t = 10)]
     worst: usize,
+    /// Frames (file stems, e.g. `2013-02-24_10_05_04`) whose labels calibrate the camera, as an
+    /// operator's would; they are not scored.
+    #[arg(long, value_delimiter = ',', value_name = "STEM")]
+    calibrate_frames: Vec<String>,
     /// The last line is one JSON object with n, frames, accuracy, ms_per_frame and the rest.
     #[arg(long)]
     json: bool,
+}
+
+/// One labelled frame of DIR: its XML and its image.
+struct LabelledFrame {
+    xml: PathBuf,
+    image: PathBuf,
+    stem: String,
 }
 
 pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
@@ -46,6 +61,8 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     let classifier = Arc::new(OccupancyClassifier::bundled()?);
     let camera = CameraId::new("cam1");
     let limits = DecodeLimits::default();
+    let calibration = calibrate(&args, &xmls, &classifier, &camera, &limits)?;
+    let adapter = calibration.as_ref().filter(|c| c.beats_universal()).map(|c| Arc::new(c.adapter.clone()));
     let mut readers: Vec<LotReader> = Vec::new();
     let mut confusion = Confusion::default();
     let mut per_folder: BTreeMap<String, Confusion> = BTreeMap::new();
@@ -55,6 +72,9 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     let (mut frames, mut decode_ms, mut pipeline_ms, mut warp_ms, mut model_ms) = (0usize, 0.0, 0.0, 0.0, 0.0);
     let mut skipped = Vec::new();
     for xml_path in &xmls {
+        if calibration.is_some() && args.calibrate_frames.iter().any(|c| Some(c.as_str()) == stem(xml_path)) {
+            continue;
+        }
         let Some(image_path) = frame_for(xml_path) else {
             skipped.push(format!("{}: no frame image beside it", xml_path.display()));
             continue;
@@ -79,6 +99,7 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
         decode_ms += t.elapsed().as_secs_f64() * 1e3;
         let layout = reader_for(&mut readers, &labelled.layout, &classifier, args.warp);
         let reader = &readers[layout];
+        reader.set_adapter(&camera, adapter.clone());
         // Sampling maps are built once per layout and frame size, outside the per-frame time.
         reader.plan(&camera, frame.width(), frame.height())?;
         let t = Instant::now();
@@ -138,6 +159,19 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
         per_frame(model_ms),
         per_frame(decode_ms)
     );
+    if let Some(fit) = &calibration {
+        let cv = fit.cross_validated;
+        println!(
+            "calibration: {} labels on {} frames ({}), fit {:.1} ms; leave-one-frame-out universal {}, adapted {} -> {}",
+            fit.labels,
+            fit.frames,
+            args.calibrate_frames.join(", "),
+            fit.fit_ms,
+            pct(Some(cv.universal)),
+            pct(Some(cv.adapted)),
+            if fit.beats_universal() { "adapter kept" } else { "adapter refused, universal model used" }
+        );
+    }
     if args.json {
         let folders: BTreeMap<&String, serde_json::Value> =
             per_folder.iter().map(|(k, c)| (k, json!({ "n": c.total(), "accuracy": c.accuracy() }))).collect();
@@ -161,10 +195,64 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
                     "layout": layout + 1, "space": space, "wrong": t.wrong, "frames": t.frames, "occupied": t.occupied,
                 })).collect::<Vec<_>>(),
                 "skipped": skipped.len(),
+                "calibration": calibration.as_ref().map(|fit| json!({
+                    "frames": args.calibrate_frames,
+                    "labels": fit.labels,
+                    "fit_ms": fit.fit_ms,
+                    "cross_validated": fit.cross_validated,
+                    "kept": fit.beats_universal(),
+                })),
             })
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn stem(path: &Path) -> Option<&str> {
+    path.file_stem()?.to_str()
+}
+
+/// Fits the camera's adapter on the `--calibrate-frames`, every space labelled with its XML flag;
+/// `None` without that option. A stem that names no frame is an error, not a silent no-op.
+fn calibrate(
+    args: &LotArgs,
+    xmls: &[PathBuf],
+    classifier: &Arc<OccupancyClassifier>,
+    camera: &CameraId,
+    limits: &DecodeLimits,
+) -> anyhow::Result<Option<Fit>> {
+    if args.calibrate_frames.is_empty() {
+        return Ok(None);
+    }
+    let mut labels = Vec::new();
+    for wanted in &args.calibrate_frames {
+        let frame = xmls
+            .iter()
+            .filter(|x| stem(x) == Some(wanted.as_str()))
+            .find_map(|xml| Some(LabelledFrame { xml: xml.clone(), image: frame_for(xml)?, stem: wanted.clone() }))
+            .with_context(|| {
+                format!("--calibrate-frames: no frame {wanted:?} (an XML with its image) under {}", args.dir.display())
+            })?;
+        let xml = std::fs::read_to_string(&frame.xml).with_context(|| format!("reading {}", frame.xml.display()))?;
+        let labelled = pklot(&xml, camera.clone(), PKLOT_FRAME).with_context(|| format!("{}", frame.xml.display()))?;
+        let bytes = std::fs::read(&frame.image).with_context(|| format!("reading {}", frame.image.display()))?;
+        let image =
+            valet_imaging::decode(&bytes, limits).with_context(|| format!("decoding {}", frame.image.display()))?.image;
+        let reader = LotReader::new(labelled.layout, classifier.clone(), args.warp);
+        let (spaces, patches): (Vec<SpaceId>, Vec<_>) = reader.space_patches(camera, &image)?.into_iter().unzip();
+        let observations = classifier.observe(&patches)?;
+        for (space, observation) in spaces.into_iter().zip(observations) {
+            let Some((_, occupied)) = labelled.labels.iter().find(|(s, _)| *s == space) else { continue };
+            let state = if *occupied { SpaceState::Occupied } else { SpaceState::Free };
+            labels.push(LabelledObservation {
+                space: space.to_string(),
+                frame: frame.stem.clone(),
+                state,
+                observation,
+            });
+        }
+    }
+    Ok(Some(Adapter::fit(&classifier.spec().model, &labels)?))
 }
 
 /// One space of one layout over every frame that labels it.
