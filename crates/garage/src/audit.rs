@@ -98,6 +98,21 @@ pub enum AuditAction {
     PermitChange {
         permit: PermitId,
     },
+    /// Bays of one bay camera's frame labelled free or occupied, to calibrate its occupancy model.
+    OccupancyLabels {
+        lot: String,
+        camera: String,
+        frame: String,
+        free: u32,
+        occupied: u32,
+    },
+    /// A bay camera's occupancy adapter changed: `version` made active (by hand, or by a fit that
+    /// beat the universal model), or with `None` the camera went back to the universal model.
+    OccupancyAdapter {
+        lot: String,
+        camera: String,
+        version: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

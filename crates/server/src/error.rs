@@ -36,6 +36,18 @@ pub enum ApiError {
     BarrierNotReached(String),
     #[error("{path} does not take {method}")]
     MethodNotAllowed { method: String, path: String },
+    #[error("lot {lot} has no camera {camera:?}: its cameras are {}", known.join(", "))]
+    UnknownCamera { lot: String, camera: String, known: Vec<String> },
+    /// Labels are cut from the camera's latest frame: there must be one.
+    #[error("camera {camera} of lot {lot} has sent no frame since Valet started: label once it has posted one")]
+    NoFrameYet { lot: String, camera: String },
+    /// A label the layout or the frame cannot take (a bay not in the layout, a frame of another size).
+    #[error("{0}")]
+    InvalidLabel(String),
+    #[error("{0}")]
+    LabelExists(String),
+    #[error("{0}")]
+    UnknownAdapter(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -75,6 +87,9 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnknownLane { .. } => StatusCode::NOT_FOUND,
+            ApiError::UnknownCamera { .. } | ApiError::UnknownAdapter(_) => StatusCode::NOT_FOUND,
+            ApiError::NoFrameYet { .. } | ApiError::LabelExists(_) => StatusCode::CONFLICT,
+            ApiError::InvalidLabel(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BarrierNotReached(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +117,11 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UnknownLane { .. } => "unknown_lane",
+            ApiError::UnknownCamera { .. } => "unknown_camera",
+            ApiError::UnknownAdapter(_) => "unknown_adapter",
+            ApiError::NoFrameYet { .. } => "no_frame_yet",
+            ApiError::LabelExists(_) => "label_exists",
+            ApiError::InvalidLabel(_) => "invalid_label",
             ApiError::BarrierNotReached(_) => "barrier_not_reached",
             ApiError::BadEvent(_) => "bad_event",
             ApiError::Unavailable(_) => "unavailable",

@@ -11,6 +11,7 @@
 pub mod api;
 mod auth;
 mod barriers;
+pub mod calibration;
 pub mod demo;
 mod error;
 pub mod functions;
@@ -52,6 +53,8 @@ struct Inner {
     gate: Arc<Gate>,
     lots: lots::Lots,
     classifier: Arc<OccupancyClassifier>,
+    /// The occupancy fits queued here and the adapters loaded.
+    calibration: calibration::Calibration,
     limits: DecodeLimits,
     max_body_bytes: u64,
     body_timeout: Duration,
@@ -86,6 +89,7 @@ impl AppState {
                 gate,
                 lots,
                 classifier,
+                calibration: calibration::Calibration::default(),
                 limits: settings.decode_limits(),
                 max_body_bytes: settings.max_body_bytes,
                 body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -206,6 +210,13 @@ pub async fn run(
     let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
     if let Some(watch) = layouts {
         watch.spawn(state.clone());
+    }
+    if functions.contains(Function::Occupancy) {
+        // Each camera's adapter before the first frame, then every few seconds (hot swap).
+        if let Err(e) = calibration::swap_adapters(&state).await {
+            tracing::warn!(error = %e, "loading the occupancy adapters failed; the cameras start on the universal model");
+        }
+        calibration::spawn_adapter_watch(state.clone());
     }
     if let Some(after) = follow_from {
         lots::spawn_follower(state.clone(), after);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
-use valet_lot::{Counts, Layout, LotReader, LotState, SmoothingConfig, SpaceId, StateChange, WarpMode};
+use valet_lot::{Counts, Layout, LotReader, LotState, SmoothedSpace, SmoothingConfig, SpaceId, StateChange, WarpMode};
 use valet_occupancy::{OccupancyClassifier, SpaceState};
 use valet_store::{LotFrameRecord, LotHistory, RecordedFrame, SpaceStateRecord};
 
@@ -32,8 +32,9 @@ pub struct LiveLot {
     state: Mutex<Live>,
     updates: broadcast::Sender<LotUpdate>,
     counted: broadcast::Sender<Availability>,
-    /// Each camera's latest frame (the JPEG as received), for the dashboard's map.
-    frames: Mutex<BTreeMap<String, bytes::Bytes>>,
+    /// Each camera's latest frame (the JPEG as received) and when it was read: the dashboard's
+    /// map shows it, and an operator's labels are cut from it.
+    frames: Mutex<BTreeMap<String, (bytes::Bytes, DateTime<Utc>)>>,
 }
 
 #[derive(Debug)]
@@ -50,6 +51,31 @@ pub struct LotUpdate {
     pub at: DateTime<Utc>,
     pub counts: Counts,
     pub changes: Vec<ChangeView>,
+    /// Every space of the lot as reported after this frame.
+    pub spaces: Vec<SpaceStatus>,
+}
+
+/// One space as the API reports it: `free`, `occupied`, or `unknown` with the reason (not seen
+/// yet, or evidence too weak to tell: a sign must not count it free).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpaceStatus {
+    pub space: String,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl SpaceStatus {
+    fn of(space: &SpaceId, smoothed: Option<&SmoothedSpace>) -> SpaceStatus {
+        let (state, reason) = match smoothed {
+            None => ("unknown", Some("no frame has shown it yet".to_owned())),
+            Some(s) => match s.unsure_reason() {
+                Some(reason) => ("unknown", Some(reason)),
+                None => (s.state.as_str(), None),
+            },
+        };
+        SpaceStatus { space: space.to_string(), state, reason }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +93,9 @@ pub struct Availability {
     /// When the last frame was read; `None` before any (every space then counts as unknown).
     pub at: Option<DateTime<Utc>>,
     pub counts: Counts,
+    /// Each space's state; empty in the counts published to signs, which need only the counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spaces: Vec<SpaceStatus>,
     /// The gates' count of cars inside, beside the bays', where both are known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconciliation: Option<Reconciliation>,
@@ -234,6 +263,7 @@ impl LiveLot {
             at,
             counts: live.state.counts(),
             changes: changes.iter().map(change_view).collect(),
+            spaces: self.statuses(&live),
         };
         let spaces = space_records(reading, &live.state);
         self.tell(&live, &update);
@@ -262,6 +292,7 @@ impl LiveLot {
                     })
                 })
                 .collect(),
+            spaces: self.statuses(&live),
         };
         self.tell(&live, &update);
         update
@@ -274,8 +305,13 @@ impl LiveLot {
             lot: update.lot.clone(),
             at: live.at,
             counts: update.counts.clone(),
+            spaces: Vec::new(),
             reconciliation: None,
         });
+    }
+
+    fn statuses(&self, live: &Live) -> Vec<SpaceStatus> {
+        self.reader.layout().spaces.iter().map(|s| SpaceStatus::of(&s.id, live.state.space(&s.id))).collect()
     }
 
     /// Restores the lot from each camera's latest recorded frame; see [`Lots::restore`].
@@ -299,27 +335,43 @@ impl LiveLot {
     pub fn availability(&self) -> Availability {
         let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let counts = live.state.counts();
-        Availability { lot: self.reader.layout().id.to_string(), at: live.at, counts, reconciliation: None }
+        let spaces = self.statuses(&live);
+        Availability { lot: self.reader.layout().id.to_string(), at: live.at, counts, spaces, reconciliation: None }
     }
 
-    /// Keeps `camera`'s latest frame for the dashboard (one per camera, replaced each time).
-    pub fn keep_frame(&self, camera: &str, jpeg: bytes::Bytes) {
-        self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(camera.to_owned(), jpeg);
+    /// Keeps `camera`'s latest frame, read at `at`, for the dashboard and for labels (one per
+    /// camera, replaced each time).
+    pub fn keep_frame(&self, camera: &str, jpeg: bytes::Bytes, at: DateTime<Utc>) {
+        self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(camera.to_owned(), (jpeg, at));
     }
 
     pub fn latest_frame(&self, camera: &str) -> Option<bytes::Bytes> {
+        self.latest_frame_at(camera).map(|(jpeg, _)| jpeg)
+    }
+
+    /// `camera`'s latest frame and when it was read.
+    pub fn latest_frame_at(&self, camera: &str) -> Option<(bytes::Bytes, DateTime<Utc>)> {
         self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(camera).cloned()
     }
 
-    /// Each space's smoothed state now (`None` before its first frame).
+    /// Each space's state as reported now: `None` before its first frame, `unknown` while unsure.
     pub fn space_states(&self) -> Vec<(String, Option<&'static str>)> {
         let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.reader
             .layout()
             .spaces
             .iter()
-            .map(|s| (s.id.to_string(), live.state.space(&s.id).map(|t| t.state.as_str())))
+            .map(|s| {
+                let smoothed = live.state.space(&s.id);
+                (s.id.to_string(), smoothed.map(|_| SpaceStatus::of(&s.id, smoothed).state))
+            })
             .collect()
+    }
+
+    /// Each space of the layout (in its order) with its smoothed state, `None` before its first frame.
+    pub fn smoothed(&self) -> Vec<(SpaceId, Option<SmoothedSpace>)> {
+        let live = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reader.layout().spaces.iter().map(|s| (s.id.clone(), live.state.space(&s.id).copied())).collect()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LotUpdate> {

@@ -1,5 +1,6 @@
 //! `valet lot import|show|render` (layout files), `valet lot add|list|remove` (the layouts kept in
-//! the garage's database, which every running occupancy and query function picks up) and
+//! the garage's database, which every running occupancy and query function picks up), `valet lot
+//! label` (calibration labels from files: [`crate::lot_label`]) and
 //! `valet occupancy FRAME --lot LAYOUT` (a whole camera frame read into per-space states and
 //! counts, optionally drawn and recorded).
 
@@ -45,6 +46,9 @@ pub enum LotCommand {
         #[command(flatten)]
         place: Place,
     },
+    /// Label bays of a camera from files (a frame with its bays' states, or patches), then fit and
+    /// save the camera's occupancy adapter (kept only when it beats the universal model).
+    Label(crate::lot_label::LabelArgs),
     /// Print a layout's cameras, levels, zones and space counts (validating it).
     Show {
         /// The layout file (TOML).
@@ -159,6 +163,7 @@ pub async fn run(cmd: LotCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
+        LotCommand::Label(args) => crate::lot_label::label(args).await,
         LotCommand::Show { layout } => show(&load_layout(&layout)?),
         LotCommand::Render { layout, frame, out, camera } => {
             let layout = load_layout(&layout)?;
@@ -266,7 +271,7 @@ pub fn load_layout(path: &Path) -> anyhow::Result<Layout> {
 }
 
 /// The camera a frame belongs to: `--camera`, or the layout's only camera.
-fn pick_camera(layout: &Layout, camera: Option<String>) -> anyhow::Result<CameraId> {
+pub(crate) fn pick_camera(layout: &Layout, camera: Option<String>) -> anyhow::Result<CameraId> {
     match camera {
         Some(id) => {
             let id = CameraId::new(id);

@@ -8,6 +8,7 @@ mod devices;
 mod eval;
 mod lot;
 mod lot_history;
+mod lot_label;
 mod plate;
 mod report;
 mod send;

@@ -617,3 +617,104 @@ fn plate_drops_reads_far_below_the_gates_threshold_unless_asked() {
     let refused = valet().args(["plate", "--min-confidence", "7"]).arg(&photo).output().unwrap();
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("between 0 and 1"));
 }
+
+/// A frame of the rendered `aerial` lot with cars in `bays` and, on bay A1's ground, a painted
+/// car (an advert) that the universal model calls occupied and the operator labels free.
+fn mural_frame(dir: &Path, name: &str, bays: &[usize], seed: u64) -> PathBuf {
+    use valet_lot::synthetic::aerial::{self, ParkedCar};
+    let cars: Vec<ParkedCar> = bays.iter().map(|&bay| ParkedCar { bay, car: bay as u64 * 7 + 1 }).collect();
+    let mut frame = aerial::frame(&cars, seed);
+    let painted = aerial::frame(&[ParkedCar { bay: 0, car: 99 }], 1);
+    let [[x0, y0], _, [x1, y1], _] = aerial::bay_quad(0);
+    for y in y0 as u32..y1 as u32 {
+        for x in x0 as u32..x1 as u32 {
+            frame.put_pixel(x, y, *painted.get_pixel(x, y));
+        }
+    }
+    let path = dir.join(name);
+    frame.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn lot_label_stores_labels_from_frames_and_patches_fits_the_adapter_and_refuses_bad_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let layout = dir.path().join("aerial.toml");
+    std::fs::write(&layout, valet_lot::synthetic::aerial::layout().to_toml()).unwrap();
+    run(valet().args(["lot", "add"]).arg(&layout).arg("--data").arg(&data));
+    let label = |args: &[&str]| {
+        let mut cmd = valet();
+        cmd.args(["lot", "label", "aerial"]).args(args).arg("--data").arg(&data);
+        cmd.output().unwrap()
+    };
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+
+    // One frame: both states, but nothing yet to judge an adapter on.
+    let first = mural_frame(dir.path(), "0800.png", &[2, 6], 1);
+    let out = label(&["--frame", first.to_str().unwrap(), "--occupied", "A3,B2", "--free", "rest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("10 labels stored (8 free, 2 occupied) on 1 frame(s)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("refused: version 1 saved inactive"),
+        "one frame cannot be cross-validated: {}",
+        text(&out)
+    );
+
+    // Patches cut from two more frames, CNRPark's way: busy/ and free/, FRAME_BAY.png.
+    let patches = dir.path().join("patches");
+    for (stem, bays, seed) in [("0900", [3usize, 7], 2u64), ("1000", [1, 8], 3)] {
+        let frame = image::open(mural_frame(dir.path(), "tmp.png", &bays, seed)).unwrap().to_rgb8();
+        for (bay, space) in valet_lot::synthetic::aerial::layout().spaces.iter().enumerate() {
+            // The bay's box, turned as the pipeline warps it: the bay's back at the top.
+            let quad = space.quad().unwrap();
+            let (xs, ys) = (quad.map(|p| p[0] as u32), quad.map(|p| p[1] as u32));
+            let (left, top) = (*xs.iter().min().unwrap(), *ys.iter().min().unwrap());
+            let (w, h) = (xs.iter().max().unwrap() - left, ys.iter().max().unwrap() - top);
+            let mut patch = image::imageops::crop_imm(&frame, left, top, w, h).to_image();
+            if quad[0][1] > quad[2][1] {
+                patch = image::imageops::rotate180(&patch);
+            }
+            let id = &space.id;
+            let folder = patches.join(if bays.contains(&bay) { "busy" } else { "free" });
+            std::fs::create_dir_all(&folder).unwrap();
+            patch.save(folder.join(format!("{stem}_{id}.png"))).unwrap();
+        }
+    }
+    let out = label(&["--patches", patches.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("20 labels stored (16 free, 4 occupied) on 2 frame(s)"), "{said}");
+    assert!(said.contains("fitted on 30 labels of 3 frames") && said.contains("universal model"), "{said}");
+    assert!(said.contains("kept: version 2 is camera cam1's adapter now"), "the mural is learnt: {said}");
+
+    // An empty lot on a fourth frame: labels of every bay, and a new version.
+    let empty = mural_frame(dir.path(), "1100.png", &[], 4);
+    let out = label(&["--frame", empty.to_str().unwrap(), "--empty"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("fitted on 40 labels of 4 frames"), "{}", text(&out));
+    assert!(text(&out).contains("version 3"), "{}", text(&out));
+
+    // Bad labels: refused with the store's or the layout's words, and a failing exit.
+    let out = label(&["--frame", first.to_str().unwrap(), "--occupied", "A3"]);
+    assert!(
+        !out.status.success() && text(&out).contains("already labelled"),
+        "the same bay of the same frame: {}",
+        text(&out)
+    );
+    let second = mural_frame(dir.path(), "1200.png", &[2], 5);
+    let out = label(&["--frame", second.to_str().unwrap(), "--occupied", "Z9"]);
+    assert!(!out.status.success() && text(&out).contains("Z9") && text(&out).contains("B5"), "{}", text(&out));
+    let square = dir.path().join("square.png");
+    image::RgbImage::new(480, 480).save(&square).unwrap();
+    let out = label(&["--frame", square.to_str().unwrap(), "--empty"]);
+    assert!(!out.status.success() && text(&out).contains("aspect"), "{}", text(&out));
+    let out = valet()
+        .args(["lot", "label", "nowhere", "--empty", "--frame"])
+        .arg(&square)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && text(&out).contains("valet lot add"), "{}", text(&out));
+}

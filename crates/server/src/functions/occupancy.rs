@@ -55,7 +55,7 @@ pub async fn read_frame(
         tracing::warn!(lot = %id, camera = %camera, %warning, "frame read with a warning");
     }
     let at = chrono::Utc::now();
-    lot.keep_frame(camera.as_str(), jpeg);
+    lot.keep_frame(camera.as_str(), jpeg, at);
     let (update, spaces) = lot.apply(camera.as_str(), &reading, at);
     let frame = LotFrameRecord {
         lot: update.lot.clone(),

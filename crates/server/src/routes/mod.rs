@@ -1,5 +1,6 @@
 //! The router: which path goes to which handler, and the layers around them.
 
+mod calibration;
 mod classify;
 mod drivers;
 mod health;
@@ -44,7 +45,15 @@ pub fn router(state: AppState) -> Router {
         // which the query function follows through the lot history when it runs apart.
         app = app
             .route("/v1/lots/{id}/availability", get(lots::availability))
-            .route("/v1/lots/{id}/events", get(lots::events));
+            .route("/v1/lots/{id}/events", get(lots::events))
+            .route("/v1/lots/{id}/calibration", get(calibration::overview));
+    }
+    if functions.contains(Function::Occupancy) {
+        // Labels are cut from a camera's latest frame, which only the process reading the frames
+        // holds; fits run there too. Operators only.
+        app = app
+            .route("/v1/lots/{id}/labels", post(calibration::label))
+            .route("/v1/lots/{id}/cameras/{camera}/adapter", post(calibration::choose_adapter));
     }
     if functions.contains(Function::Query) {
         app = app

@@ -121,6 +121,36 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         (200, "text/event-stream"),
     ),
+    op(
+        "post",
+        "/v1/lots/{id}/labels",
+        Operator,
+        "Label bays of a camera's latest frame to calibrate its occupancy model: `spaces` corrected, the frame \
+         confirmed (`confirm: true`) or the lot empty (`empty: true`); a fit of the camera's adapter follows. 409 \
+         `no_frame_yet` before the camera's first frame, 409 `label_exists` for a bay labelled on that frame \
+         already, 422 `invalid_label` for a bay not in the layout (naming the known ones). Audited.",
+        Some("LabelBody"),
+        (201, "`{\"lot\", \"camera\", \"frame\", \"labels\"}`"),
+    ),
+    op(
+        "get",
+        "/v1/lots/{id}/calibration",
+        Operator,
+        "Per camera: labels, fits (both leave-one-frame-out accuracies), the active adapter, and the bays the \
+         model is least sure of (label those next).",
+        None,
+        (200, "`{\"lot\", \"cameras\": [CameraCalibration]}`"),
+    ),
+    op(
+        "post",
+        "/v1/lots/{id}/cameras/{camera}/adapter",
+        Operator,
+        "Choose the camera's adapter (`{\"version\": N}`) or roll back to the universal model \
+         (`{\"version\": null}`); every replica swaps within seconds. 404 `unknown_adapter` for a version the \
+         camera never had. Audited.",
+        Some("AdapterBody"),
+        (200, "CameraCalibration"),
+    ),
     op("get", "/v1/me", Driver, "The signed-up driver's account.", None, (200, "DriverView")),
     op("post", "/v1/me/plates", Driver, "Add a plate to the account.", Some("PlateBody"), (201, "nothing")),
     op(
@@ -410,6 +440,21 @@ fn schemas() -> Value {
             }
         },
         "Why": { "type": "object", "required": ["why"], "properties": { "why": why() } },
+        "LabelBody": {
+            "type": "object",
+            "description": "Exactly one of spaces, confirm and empty.",
+            "properties": {
+                "camera": { "type": "string", "description": "The lot's only camera when absent." },
+                "spaces": { "type": "object", "additionalProperties": { "enum": ["free", "occupied"] } },
+                "confirm": { "const": true },
+                "empty": { "const": true }
+            }
+        },
+        "AdapterBody": {
+            "type": "object",
+            "required": ["version"],
+            "properties": { "version": { "type": ["integer", "null"], "minimum": 1 } }
+        },
         "RefundBody": {
             "type": "object",
             "required": ["why"],

@@ -47,15 +47,27 @@ pub async fn spawn_functions(settings: Settings, wiring: valet_server::Wiring) -
 
 /// An app watching `lots` instead of the synthetic grid.
 pub async fn spawn_with_lots(
+    settings: Settings,
+    wiring: valet_server::Wiring,
+    lots: valet_server::lots::Lots,
+) -> TestApp {
+    spawn_on(Store::open_in_memory().await.unwrap(), "", settings, wiring, lots).await
+}
+
+/// An app on `store`, which other apps may share as replicas do one database; its keys' names end
+/// in `replica` (`gate-1{replica}`, `alice{replica}`) so each replica adds its own.
+pub async fn spawn_on(
+    store: Store,
+    replica: &str,
     mut settings: Settings,
     wiring: valet_server::Wiring,
     lots: valet_server::lots::Lots,
 ) -> TestApp {
-    let store = Store::open_in_memory().await.unwrap();
     let now = chrono::Utc::now();
-    let (_, key) = store.add_device(&DeviceName::parse("gate-1").unwrap(), now).await.unwrap();
+    let (_, key) = store.add_device(&DeviceName::parse(&format!("gate-1{replica}")).unwrap(), now).await.unwrap();
     // Alice is an admin: the tests change tariffs and lists with her key (an operator's is refused).
-    let (_, operator) = store.add_key(&DeviceName::parse("alice").unwrap(), Role::Admin, now).await.unwrap();
+    let alice = DeviceName::parse(&format!("alice{replica}")).unwrap();
+    let (_, operator) = store.add_key(&alice, Role::Admin, now).await.unwrap();
     settings.plate_key.get_or_insert_with(|| Secret::new("5ec7e7".repeat(8)));
     let gate = Arc::new(valet_server::garage::open(&settings, &store).await.unwrap());
     let state = AppState::new(store.clone(), gate, lots, Arc::new(OccupancyClassifier::bundled().unwrap()), &settings)

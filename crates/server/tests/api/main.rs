@@ -2,6 +2,7 @@
 //! with the junk that reaches a public port.
 
 mod barriers;
+mod calibration;
 mod connections;
 mod demo;
 mod drivers;
