@@ -15,7 +15,7 @@
 //! - a frame the layout cannot read (another aspect ratio), a bay not in the layout, or an empty
 //!   request is refused before anything is stored;
 //! - every fit is saved as a version, kept or not, with the reason; an adapter becomes active only
-//!   when its leave-one-frame-out accuracy on the labels beats the universal model's.
+//!   when its accuracy on the labels, cross-validated by frame, beats the universal model's.
 
 use std::time::Instant;
 
@@ -131,7 +131,7 @@ pub struct FitOutcome {
 }
 
 /// Fits `camera`'s adapter from every label it has and saves it as a new version: active when
-/// it beats the universal model leave-one-frame-out, else inactive with the reason. The CPU work
+/// it beats the universal model cross-validated by frame, else inactive with the reason. The CPU work
 /// (decoding, inference, Newton steps) runs on a blocking thread.
 pub async fn fit_camera(
     store: &OccupancyCalibration,
@@ -174,7 +174,7 @@ pub async fn fit_camera(
     let cv = fit.cross_validated;
     let note = (!kept).then(|| {
         format!(
-            "not kept: leave-one-frame-out {:.1} % is not better than the universal model's {:.1} % on the same labels",
+            "not kept: cross-validated by frame, {:.1} % is not better than the universal model's {:.1} % on the same labels",
             cv.adapted * 100.0,
             cv.universal * 100.0
         )

@@ -5,7 +5,7 @@
 //! (`A/busy/…`, `B/free/…`); a file's label is its nearest `busy`/`free` ancestor.
 //! `--calibrate CAL_DIR` first fits the camera's adapter on CAL_DIR's patches as the product
 //! does ([`valet_occupancy::Adapter::fit`], kept only if it beats the universal model
-//! leave-one-frame-out), then scores DIR through it. A patch's bay is the last `_`-separated token
+//! cross-validated by frame), then scores DIR through it. A patch's bay is the last `_`-separated token
 //! of its file stem and its frame the rest (CNRPark's `YYYYMMDD_HHMM_BAY.jpg`).
 //! `valet eval plates DIR` is in [`plates`], `valet eval lot DIR` (whole PKLot frames) in [`lot`].
 
@@ -211,7 +211,7 @@ impl Calibration {
             self.observe_ms
         );
         println!(
-            "  leave-one-frame-out on the labels: universal {}, adapted {} -> {}",
+            "  cross-validated by frame on the labels: universal {}, adapted {} -> {}",
             pct(Some(cv.universal)),
             pct(Some(cv.adapted)),
             if self.fit.beats_universal() {

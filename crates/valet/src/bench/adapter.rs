@@ -2,7 +2,7 @@
 //! patches (`busy/`, `free/`, named `FRAME_BAY.jpg` as `valet eval occupancy --calibrate` reads
 //! them). The labels are taken evenly over DIR's frames, turned into the PNG crops the store keeps,
 //! then each run decodes them, runs the universal model over them and fits (with its
-//! leave-one-frame-out cross-validation), as `valet_calibration::fit_camera` does.
+//! cross-validation by frame), as `valet_calibration::fit_camera` does.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,7 +88,7 @@ pub fn run(args: AdapterBenchArgs) -> anyhow::Result<ExitCode> {
     for (name, ms) in [
         ("decode the PNG crops", &mut decode),
         ("universal model (logits + embedding)", &mut observe),
-        ("fit + leave-one-frame-out", &mut fit),
+        ("fit + cross-validation by frame", &mut fit),
         ("total", &mut total),
     ] {
         ms.sort_by(f64::total_cmp);
@@ -96,7 +96,7 @@ pub fn run(args: AdapterBenchArgs) -> anyhow::Result<ExitCode> {
     }
     let cv = fitted.cross_validated;
     println!(
-        "leave-one-frame-out on the labels: universal {:.2} %, adapted {:.2} % ({})",
+        "cross-validated by frame on the labels: universal {:.2} %, adapted {:.2} % ({})",
         cv.universal * 100.0,
         cv.adapted * 100.0,
         if fitted.beats_universal() { "kept" } else { "refused" }

@@ -162,7 +162,7 @@ pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     if let Some(fit) = &calibration {
         let cv = fit.cross_validated;
         println!(
-            "calibration: {} labels on {} frames ({}), fit {:.1} ms; leave-one-frame-out universal {}, adapted {} -> {}",
+            "calibration: {} labels on {} frames ({}), fit {:.1} ms; cross-validated by frame: universal {}, adapted {} -> {}",
             fit.labels,
             fit.frames,
             args.calibrate_frames.join(", "),
