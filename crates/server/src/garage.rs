@@ -81,8 +81,8 @@ pub fn spawn_housekeeping(gate: Arc<Gate>, retention_days: u32) {
     });
 }
 
-/// Retention: settled plates erased, lot history and the functions' inbox trimmed. Each part
-/// logs its own failure and the others still run.
+/// Retention: settled plates erased, lot history, occupancy labels and the functions' inbox
+/// trimmed. Each part logs its own failure and the others still run.
 async fn retain(store: &GarageStore, retention_days: u32) {
     let now = chrono::Utc::now();
     match store.erase_settled_plates(now, retention_days).await {
@@ -95,6 +95,11 @@ async fn retain(store: &GarageStore, retention_days: u32) {
         Ok(0) => {}
         Ok(frames) => tracing::info!(frames, retention_days, "retention forgot old lot frames"),
         Err(e) => tracing::error!(error = %e, "retention of lot history failed"),
+    }
+    match store.occupancy_calibration().forget_labels_before(cutoff).await {
+        Ok(0) => {}
+        Ok(labels) => tracing::info!(labels, retention_days, "retention forgot old occupancy labels"),
+        Err(e) => tracing::error!(error = %e, "retention of occupancy labels failed"),
     }
     // A broker stops redelivering within hours; a day of ids is plenty to recognise duplicates.
     if let Err(e) = store.forget_handled_events(now - INBOX_KEEPS).await {

@@ -12,6 +12,7 @@
 //! 'open'`, `INSERT … ON CONFLICT DO NOTHING`), which PostgreSQL serialises on the row.
 
 mod access;
+mod calibration;
 mod charges;
 mod drivers;
 mod inbox;
@@ -33,6 +34,9 @@ use crate::StoreError;
 use crate::plate_key::{PlateDigest, PlateKey};
 
 pub use access::{DriverToken, RefundRecord, SessionFilter};
+pub use calibration::{
+    ActiveAdapter, CameraLabels, NewAdapter, NewLabel, OccupancyCalibration, StoredAdapter, StoredLabel,
+};
 pub use charges::ChargeRecord;
 pub use inbox::EventClaim;
 pub use lanes::Lane;
@@ -117,6 +121,11 @@ impl GarageStore {
     /// The lots' layouts on this store's database.
     pub fn lot_layouts(&self) -> LotLayouts {
         LotLayouts::on_pool(self.pool.clone())
+    }
+
+    /// The cameras' occupancy labels and adapters on this store's database.
+    pub fn occupancy_calibration(&self) -> OccupancyCalibration {
+        OccupancyCalibration::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

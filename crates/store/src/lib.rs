@@ -4,7 +4,8 @@
 //! receipts, review items, audit events, plate lists, permits and tariffs, with plates at rest
 //! only as [`PlateKey`] digests.
 //! [`LotHistory`] (from either) keeps the bay cameras' frames and space state changes, and
-//! [`LotLayouts`] the lots' layouts every replica reads.
+//! [`LotLayouts`] the lots' layouts every replica reads, and [`OccupancyCalibration`] each bay
+//! camera's labels and fitted adapters.
 //!
 //! Architecture invariants: the schema changes only through migrations (`migrations/` for SQLite,
 //! `migrations-postgres/` for PostgreSQL); an API key's plain text exists only in the value
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName, Role};
+pub use garage::{ActiveAdapter, CameraLabels, NewAdapter, NewLabel, OccupancyCalibration, StoredAdapter, StoredLabel};
 pub use garage::{
     Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, Lane, ListKind,
     RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
@@ -49,6 +51,12 @@ pub enum StoreError {
     ChargeKeyReused(valet_garage::IdempotencyKey),
     #[error("no charge {0} was recorded")]
     UnknownCharge(valet_garage::IdempotencyKey),
+    #[error(
+        "bay {space} of camera {camera} was already labelled on frame {frame}; remove that label to label the bay again"
+    )]
+    LabelExists { camera: String, space: String, frame: String },
+    #[error("camera {camera} of lot {lot} has no adapter version {version}; its adapter history lists the versions")]
+    UnknownAdapter { lot: String, camera: String, version: i64 },
     #[error(transparent)]
     Charge(#[from] valet_garage::ChargeConflict),
     /// A stored row the domain refuses: written by something other than this crate, or a bug.
@@ -116,6 +124,11 @@ impl Store {
     /// The lots' layouts on the same database.
     pub fn lot_layouts(&self) -> LotLayouts {
         LotLayouts::on_pool(self.pool.clone())
+    }
+
+    /// The cameras' occupancy labels and adapters on the same database.
+    pub fn occupancy_calibration(&self) -> OccupancyCalibration {
+        OccupancyCalibration::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

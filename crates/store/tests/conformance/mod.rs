@@ -4,6 +4,7 @@
 //! Each body in `sessions.rs`, `charges.rs` and `records.rs` takes a [`TestGarage`]; the
 //! [`conformance!`] macro turns it into `<body>::on_sqlite` and `<body>::on_postgres`.
 
+mod calibration;
 mod charges;
 mod drivers;
 mod inbox;
