@@ -14,6 +14,9 @@ use base64::Engine;
 use futures_util::FutureExt;
 use serde_json::{Value, json};
 
+#[path = "browser/calibration.rs"]
+mod calibration;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";

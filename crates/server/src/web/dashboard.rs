@@ -1,25 +1,27 @@
-//! The operator dashboard: sign in with a name and an operator key, then the lots (each camera's
-//! latest frame with every space coloured by its state, updated live over the lot's SSE stream),
-//! the open sessions, what was paid today, and the review queue with its decisions.
+//! The operator dashboard: sign in with a name and an operator key, then the lots (the live map
+//! the operator labels bays on, [`super::lot_map`], and each camera's calibration,
+//! [`super::calibration`]), the open sessions, what was paid today, and the review queue with its
+//! decisions.
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{TimeDelta, Utc};
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 use valet_garage::{OperatorId, Reason, ReviewDecision};
 use valet_store::{Device, ListKind, ReviewItemId, SessionFilter};
 
+use super::calibration::panel;
+use super::lot_map::{lot_map, map_defs};
 use super::{
     LOGIN_HOURS, cookie, csrf_field, csrf_ok, local_time, money, page, redirect, refused_csrf, respond, set_cookie,
 };
 use crate::AppState;
-use crate::lots::LiveLot;
 
 const LOGIN_COOKIE: &str = "valet_ops";
 
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<Device> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<Device> {
     let token = cookie(headers, LOGIN_COOKIE)?;
     state.store().operator_by_login(&token, Utc::now()).await.ok().flatten()
 }
@@ -108,7 +110,19 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     response
 }
 
-pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// What the page says after a form sent the operator back to it.
+#[derive(Debug, Default, Deserialize)]
+pub struct DashboardNotice {
+    /// Labels just saved, of `camera`.
+    labelled: Option<usize>,
+    camera: Option<String>,
+}
+
+pub async fn dashboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(notice): Query<DashboardNotice>,
+) -> Response {
     let Some(operator) = signed_in(&state, &headers).await else { return redirect("/ops/login") };
     let store = state.gate().store();
     let open = store.sessions(SessionFilter::State("open"), 200).await.unwrap_or_default();
@@ -151,13 +165,29 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
     let mut audit = store.audit_events(Utc::now() - TimeDelta::days(1)).await.unwrap_or_default();
     audit.reverse();
     let lots = state.lots().all();
+    let mut calibration = Vec::with_capacity(lots.len());
+    for lot in &lots {
+        let id = lot.reader.layout().id.to_string();
+        calibration.push(crate::calibration::overview(&state, &id).await.map_err(|e| e.to_string()));
+    }
+    let admin = operator.role == valet_store::Role::Admin;
     let lanes = state.gate().lanes().await.unwrap_or_default();
     respond(&headers, StatusCode::OK, |csrf| {
         page(
             "Dashboard",
             nav(csrf, Some(&operator)),
             html! {
-                @for lot in &lots { (lot_map(lot)) }
+                @if let (Some(labels), Some(camera)) = (notice.labelled, &notice.camera) {
+                    p.notice role="status" #labelled {
+                        "Saved " (labels) (if labels == 1 { " label" } else { " labels" }) " of camera " (camera)
+                        ". The camera's adapter is fitted again from every label, in the background."
+                    }
+                }
+                (map_defs())
+                @for (lot, calibration) in lots.iter().zip(&calibration) {
+                    (lot_map(lot, csrf))
+                    (panel(&state, &lot.reader.layout().id.to_string(), calibration, csrf, admin))
+                }
                 section aria-labelledby="sessions-h" {
                     h2 #sessions-h { "Cars inside (" span #inside { (open.len()) } ")" }
                     p { "Paid today: " strong #paid-today { (money(valet_garage::Money::new(paid_today, currency))) } }
@@ -337,7 +367,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
 }
 
 /// The operator behind a changing form: signed in, and the form's CSRF token is the cookie's.
-async fn form_operator(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Device, Response> {
+pub(super) async fn form_operator(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Device, Response> {
     let Some(operator) = signed_in(state, headers).await else {
         return Err((StatusCode::UNAUTHORIZED, "sign in first").into_response());
     };
@@ -492,65 +522,6 @@ pub async fn open_barrier(
     }
 }
 
-/// One lot: its counts and each camera's latest frame with the spaces drawn over it, kept live by
-/// the lot's server-sent events.
-fn lot_map(lot: &LiveLot) -> Markup {
-    let layout = lot.reader.layout();
-    let id = layout.id.to_string();
-    let availability = lot.availability();
-    let states: std::collections::BTreeMap<String, Option<&'static str>> = lot.space_states().into_iter().collect();
-    html! {
-        section.lot aria-labelledby=(format!("lot-{id}-h")) data-lot=(id) {
-            h2 id=(format!("lot-{id}-h")) { "Lot " (if layout.name.is_empty() { &id } else { &layout.name }) }
-            p.counts aria-live="polite" {
-                span.free { "Free " strong data-count="free" { (availability.counts.lot.free) } }
-                span.occupied { "Occupied " strong data-count="occupied" { (availability.counts.lot.occupied) } }
-                span.unknown { "Unknown " strong data-count="unknown" { (availability.counts.lot.unknown) } }
-            }
-            @for camera in &layout.cameras {
-                figure.map {
-                    svg viewBox=(format!("0 0 {} {}", camera.width, camera.height)) role="img" aria-label=(format!("Camera {} of lot {id}", camera.id)) {
-                        // No frame yet: the spaces alone, on the map's dark ground.
-                        @if lot.latest_frame(camera.id.as_str()).is_some() {
-                            image href=(format!("/ops/lots/{id}/cameras/{}/frame.jpg", camera.id)) width=(camera.width) height=(camera.height) {}
-                        }
-                        @for space in layout.spaces.iter().filter(|s| s.camera == camera.id) {
-                            @if let Some(quad) = space.quad() {
-                                polygon data-space=(space.id) data-state=(states.get(&space.id.to_string()).copied().flatten().unwrap_or("unknown"))
-                                    points=(quad.iter().map(|[x, y]| format!("{x:.0},{y:.0}")).collect::<Vec<_>>().join(" ")) {
-                                    title { "Space " (space.id) }
-                                }
-                            }
-                        }
-                    }
-                    figcaption { "Camera " (camera.id) }
-                }
-            }
-        }
-        script { (PreEscaped(LIVE_MAP)) }
-    }
-}
-
-/// Follows each lot's `/v1/lots/{id}/events`: new counts, space states, and the new frame.
-const LIVE_MAP: &str = r#"
-document.querySelectorAll('section.lot').forEach(function (section) {
-  if (section.dataset.live) return; section.dataset.live = '1';
-  var source = new EventSource('/v1/lots/' + encodeURIComponent(section.dataset.lot) + '/events');
-  source.addEventListener('counts', function (event) {
-    var update = JSON.parse(event.data);
-    ['free', 'occupied', 'unknown'].forEach(function (k) {
-      var el = section.querySelector('[data-count="' + k + '"]'); if (el) el.textContent = update.counts.lot[k];
-    });
-    update.changes.forEach(function (c) {
-      var p = section.querySelector('polygon[data-space="' + CSS.escape(c.space) + '"]'); if (p) p.setAttribute('data-state', c.to);
-    });
-    section.querySelectorAll('image').forEach(function (img) {
-      img.setAttribute('href', img.getAttribute('href').split('?')[0] + '?t=' + Date.now());
-    });
-  });
-});
-"#;
-
 fn reason(reason: &valet_garage::ReviewReason) -> &'static str {
     use valet_garage::ReviewReason as R;
     match reason {
@@ -656,22 +627,5 @@ pub async fn review_crop(State(state): State<AppState>, headers: HeaderMap, Path
         }
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    }
-}
-
-/// A camera's latest frame, for the map; operators only (it shows the cars).
-pub async fn frame(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((lot, camera)): Path<(String, String)>,
-) -> Response {
-    if signed_in(&state, &headers).await.is_none() {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    match state.lots().get(&lot).and_then(|l| l.latest_frame(&camera)) {
-        Some(jpeg) => {
-            ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], jpeg).into_response()
-        }
-        None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -1,6 +1,6 @@
 //! The web pages of the query function, rendered on the server: the driver portal (sign up, the
-//! account, pay by link) and the operator dashboard (`/ops`: the lot map, live; open sessions;
-//! the review queue). Plain HTML forms, one small script for the live map, usable on a phone
+//! account, pay by link) and the operator dashboard (`/ops`: the lot map, live, where bays are
+//! labelled; each camera's calibration; open sessions; the review queue). Plain HTML forms, one small script for the live map, usable on a phone
 //! and with a keyboard.
 //!
 //! Invariants: every form that changes something carries a CSRF token that must match the
@@ -10,7 +10,9 @@
 //! at a sign-in with a plate and their recovery code) in a cookie, revoked when they sign out. The pages call the same `valet-gate` service as the JSON API.
 
 mod account;
+mod calibration;
 mod dashboard;
+mod lot_map;
 mod pay_by_plate;
 mod portal;
 
@@ -48,7 +50,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/barriers/open", post(dashboard::open_barrier))
         .route("/ops/refunds/{session}", post(dashboard::refund))
         .route("/ops/lists", post(dashboard::change_list))
-        .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(dashboard::frame))
+        .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(lot_map::frame))
+        .route("/ops/lots/{id}/cameras/{camera}/labels", post(lot_map::label))
+        .route("/ops/lots/{id}/cameras/{camera}/adapter", post(calibration::rollback))
         .route("/assets/valet.css", get(stylesheet))
         .route("/assets/card.js", get(card_script))
         // Browsers ask for it on every first visit: an answer, not a logged 404.
