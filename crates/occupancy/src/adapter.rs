@@ -326,14 +326,38 @@ fn logistic_newton(x: &[Vec<f64>], y: &[f64], s: &[f64], prior: &[f64], lambda: 
         }
         hessian[d * k + d] += 1e-9; // the bias alone may be unidentified (one state): keep it solvable
         let step = cholesky_solve(&mut hessian, k, &gradient);
-        let moved = step.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        theta.iter_mut().zip(&step).for_each(|(t, s)| *t -= s);
+        // Damped: on nearly separable labels a full Newton step overshoots into saturation.
+        let before = objective(x, y, s, prior, lambda, &theta);
+        let mut t = 1.0;
+        let mut next: Vec<f64> = theta.iter().zip(&step).map(|(a, b)| a - b).collect();
+        while objective(x, y, s, prior, lambda, &next) > before && t > 1e-6 {
+            t *= 0.5;
+            next = theta.iter().zip(&step).map(|(a, b)| a - t * b).collect();
+        }
+        let moved = step.iter().fold(0.0f64, |m, v| m.max((t * v).abs()));
+        theta = next;
         if moved < 1e-7 {
             break;
         }
     }
     let bias = theta.pop().expect("the bias is the last unknown");
     (theta, bias)
+}
+
+/// The penalised, weighted mean log-loss that [`logistic_newton`] minimises.
+fn objective(x: &[Vec<f64>], y: &[f64], s: &[f64], prior: &[f64], lambda: f64, theta: &[f64]) -> f64 {
+    let d = prior.len();
+    let loss: f64 = x
+        .iter()
+        .zip(y)
+        .zip(s)
+        .map(|((xi, &yi), &si)| {
+            let z = theta[d] + xi.iter().zip(theta).map(|(a, b)| a * b).sum::<f64>();
+            si * (z.max(0.0) + (-z.abs()).exp().ln_1p() - yi * z)
+        })
+        .sum();
+    let pull: f64 = theta[..d].iter().zip(prior).map(|(t, p)| (t - p) * (t - p)).sum();
+    loss / x.len() as f64 + lambda / 2.0 * pull
 }
 
 /// Solves `A·v = b` for a symmetric positive definite `A` given by its lower triangle (row major,
