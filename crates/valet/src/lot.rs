@@ -363,7 +363,9 @@ pub async fn occupancy(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|r| {
             let s = lot.space(&r.space).expect("every read space has a state");
-            (r, s.state, s.confidence)
+            // An unsure space is reported unknown with why, as the server's counts do.
+            let state = if s.unsure { "unknown" } else { s.state.as_str() };
+            (r, state, s.confidence, s.unsure_reason())
         })
         .collect();
 
@@ -383,8 +385,8 @@ pub async fn occupancy(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let spaces: Vec<_> = spaces
             .iter()
-            .map(|(r, state, confidence)| {
-                json!({ "space": r.space, "state": state, "confidence": confidence, "p_occupied": r.p_occupied })
+            .map(|(r, state, confidence, reason)| {
+                json!({ "space": r.space, "state": state, "confidence": confidence, "p_occupied": r.p_occupied, "reason": reason })
             })
             .collect();
         println!(
@@ -409,8 +411,9 @@ pub async fn occupancy(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
         decoded.image.height()
     );
     println!("{:<12} {:<9} {:>10} {:>10}", "space", "state", "confidence", "p_occupied");
-    for (r, state, confidence) in &spaces {
-        println!("{:<12} {:<9} {:>9.1}% {:>10.3}", r.space.as_str(), state.as_str(), confidence * 100.0, r.p_occupied);
+    for (r, state, confidence, reason) in &spaces {
+        let why = reason.as_deref().map(|w| format!("  ({w})")).unwrap_or_default();
+        println!("{:<12} {:<9} {:>9.1}% {:>10.3}{why}", r.space.as_str(), state, confidence * 100.0, r.p_occupied);
     }
     println!("counts            free  occupied  unknown");
     for z in &counts.zones {

@@ -32,18 +32,22 @@ async fn the_demo_lots_map_shows_the_cars_that_came_in_and_its_counts_move() {
         }
         let parked: Vec<String> = demo.parked().iter().map(|p| demo::layout().spaces[p.bay].id.to_string()).collect();
         let lot = app.state.lots().get(demo::LOT).unwrap();
-        let mut occupied: Vec<String> = lot
-            .space_states()
-            .into_iter()
-            .filter(|(_, state)| *state == Some("occupied"))
-            .map(|(space, _)| space)
-            .collect();
-        occupied.sort();
-        let mut expected = parked.clone();
-        expected.sort();
-        assert_eq!(occupied, expected, "the map's occupied bays are the ones the demo's cars stand in");
+        let states = lot.space_states();
+        let in_state = |wanted: &str| -> Vec<String> {
+            states.iter().filter(|(_, state)| *state == Some(wanted)).map(|(space, _)| space.clone()).collect()
+        };
+        // A rendered car the model reads near 50 % is reported unknown (unsure), never as the
+        // wrong state: every bay is either what the demo parked there or unsure.
+        let (occupied, free, unsure) = (in_state("occupied"), in_state("free"), in_state("unknown"));
+        assert!(occupied.iter().all(|b| parked.contains(b)), "occupied {occupied:?}, parked {parked:?}");
+        assert!(free.iter().all(|b| !parked.contains(b)), "free {free:?}, parked {parked:?}");
+        assert!(unsure.len() <= 1, "at most one unsure bay on the demo's clean frames: {unsure:?}");
+        assert_eq!(occupied.len() + free.len() + unsure.len(), 10, "{states:?}");
         let counts = lot.availability().counts.lot;
-        assert_eq!((counts.occupied as usize, counts.free as usize), (parked.len(), 10 - parked.len()));
+        assert_eq!(
+            (counts.occupied as usize, counts.free as usize, counts.unsure as usize),
+            (occupied.len(), free.len(), unsure.len())
+        );
         seen.insert(counts.occupied);
     }
     assert!(seen.len() >= 2, "the counts moved as cars came and went: {seen:?}");
