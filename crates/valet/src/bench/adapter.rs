@@ -76,13 +76,13 @@ pub fn run(args: AdapterBenchArgs) -> anyhow::Result<ExitCode> {
     }
     let fitted = last.expect("at least one run");
     println!(
-        "{} labels ({} frames) from {}, {} runs, model {}, {} threads",
+        "{} labels ({} frames) from {}, {} runs, model {}, {} cores",
         fitted.labels,
         fitted.frames,
         args.dir.display(),
         args.runs.max(1),
         classifier.spec().model,
-        rayon_threads()
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!("stage                                   median ms      min ms");
     for (name, ms) in [
@@ -102,8 +102,4 @@ pub fn run(args: AdapterBenchArgs) -> anyhow::Result<ExitCode> {
         if fitted.beats_universal() { "kept" } else { "refused" }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -44,13 +44,6 @@ pub struct LotArgs {
     json: bool,
 }
 
-/// One labelled frame of DIR: its XML and its image.
-struct LabelledFrame {
-    xml: PathBuf,
-    image: PathBuf,
-    stem: String,
-}
-
 pub fn run(args: LotArgs) -> anyhow::Result<ExitCode> {
     let mut xmls = Vec::new();
     collect_xml(&args.dir, &mut xmls)?;
@@ -226,30 +219,25 @@ fn calibrate(
     }
     let mut labels = Vec::new();
     for wanted in &args.calibrate_frames {
-        let frame = xmls
+        let (xml_path, image_path) = xmls
             .iter()
             .filter(|x| stem(x) == Some(wanted.as_str()))
-            .find_map(|xml| Some(LabelledFrame { xml: xml.clone(), image: frame_for(xml)?, stem: wanted.clone() }))
+            .find_map(|xml| Some((xml, frame_for(xml)?)))
             .with_context(|| {
                 format!("--calibrate-frames: no frame {wanted:?} (an XML with its image) under {}", args.dir.display())
             })?;
-        let xml = std::fs::read_to_string(&frame.xml).with_context(|| format!("reading {}", frame.xml.display()))?;
-        let labelled = pklot(&xml, camera.clone(), PKLOT_FRAME).with_context(|| format!("{}", frame.xml.display()))?;
-        let bytes = std::fs::read(&frame.image).with_context(|| format!("reading {}", frame.image.display()))?;
+        let xml = std::fs::read_to_string(xml_path).with_context(|| format!("reading {}", xml_path.display()))?;
+        let labelled = pklot(&xml, camera.clone(), PKLOT_FRAME).with_context(|| format!("{}", xml_path.display()))?;
+        let bytes = std::fs::read(&image_path).with_context(|| format!("reading {}", image_path.display()))?;
         let image =
-            valet_imaging::decode(&bytes, limits).with_context(|| format!("decoding {}", frame.image.display()))?.image;
+            valet_imaging::decode(&bytes, limits).with_context(|| format!("decoding {}", image_path.display()))?.image;
         let reader = LotReader::new(labelled.layout, classifier.clone(), args.warp);
         let (spaces, patches): (Vec<SpaceId>, Vec<_>) = reader.space_patches(camera, &image)?.into_iter().unzip();
         let observations = classifier.observe(&patches)?;
         for (space, observation) in spaces.into_iter().zip(observations) {
             let Some((_, occupied)) = labelled.labels.iter().find(|(s, _)| *s == space) else { continue };
             let state = if *occupied { SpaceState::Occupied } else { SpaceState::Free };
-            labels.push(LabelledObservation {
-                space: space.to_string(),
-                frame: frame.stem.clone(),
-                state,
-                observation,
-            });
+            labels.push(LabelledObservation { space: space.to_string(), frame: wanted.clone(), state, observation });
         }
     }
     Ok(Some(Adapter::fit(&classifier.spec().model, &labels)?))
