@@ -431,7 +431,9 @@ fn serve_demo_drives_cars_and_a_bay_camera_through_the_real_pipeline() {
         }
         panic!("the demo garage did not come to life within 30 s");
     });
-    assert_eq!(lot["counts"]["lot"]["unknown"], 0, "{lot}");
+    // Every bay was read: the only unknown ones are those the model is unsure of (a rendered car
+    // it reads near 50 %), never a bay no frame has covered.
+    assert_eq!(lot["counts"]["lot"]["unknown"], lot["counts"]["lot"]["unsure"], "{lot}");
     assert!(sessions.as_array().unwrap().iter().all(|s| s["plate"].is_string()), "{sessions}");
     let _ = server.child.kill();
 }

