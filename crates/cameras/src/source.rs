@@ -166,7 +166,7 @@ async fn pull_for_ever(config: &CameraConfig, slot: &FrameSlot, health: &HealthR
         return std::future::pending().await;
     };
     let client = http_client();
-    let mut backoff = settings.first_backoff;
+    let mut backoff = Backoff::new(settings);
     let mut attempts = 0u64;
     loop {
         if attempts > 0 {
@@ -183,13 +183,41 @@ async fn pull_for_ever(config: &CameraConfig, slot: &FrameSlot, health: &HealthR
         };
         health.connected(false);
         let text = scrub(&error.to_string(), &config.url);
-        tracing::warn!(camera = %config.name, error = %text, retry_in = ?backoff, "camera source failed; reconnecting");
+        let wait = backoff.after_failure(feed.healthy_for());
+        tracing::warn!(camera = %config.name, error = %text, retry_in = ?wait, "camera source failed; reconnecting");
         health.error(text);
-        if feed.healthy_for() >= settings.healthy {
-            backoff = settings.first_backoff;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The wait before each reconnect: doubling from `first_backoff` to `max_backoff`, back to the
+/// first after a connection that delivered frames for `healthy`.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+    first: Duration,
+    max: Duration,
+    healthy: Duration,
+}
+
+impl Backoff {
+    fn new(settings: &SourceSettings) -> Self {
+        Self {
+            next: settings.first_backoff,
+            first: settings.first_backoff,
+            max: settings.max_backoff,
+            healthy: settings.healthy,
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(settings.max_backoff);
+    }
+
+    /// How long to wait after a connection that delivered frames for `healthy_for` failed.
+    fn after_failure(&mut self, healthy_for: Duration) -> Duration {
+        if healthy_for >= self.healthy {
+            self.next = self.first;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
     }
 }
 
@@ -241,13 +269,15 @@ pub(crate) fn looks_like_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])
 }
 
-/// The first bytes of something that is not a JPEG, for an error message.
+/// How something that is not a JPEG begins, for an error message: `it starts "<html>…"`.
 pub(crate) fn describe_start(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(16)];
-    if head.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        format!("{:?}", String::from_utf8_lossy(head))
+    if head.is_empty() {
+        "it is empty".into()
+    } else if head.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!("it starts {:?}", String::from_utf8_lossy(head))
     } else {
-        head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+        format!("it starts {}", head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
     }
 }
 
@@ -273,6 +303,15 @@ mod tests {
         assert_eq!(settings.first_backoff, Duration::from_millis(500));
         assert_eq!(settings.max_backoff, Duration::from_secs(30));
         assert_eq!(settings.healthy, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_and_resets_after_a_healthy_minute() {
+        let mut backoff = Backoff::new(&SourceSettings::default());
+        let waits: Vec<f32> = (0..9).map(|_| backoff.after_failure(Duration::from_secs(59)).as_secs_f32()).collect();
+        assert_eq!(waits, [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
+        assert_eq!(backoff.after_failure(Duration::from_secs(60)), Duration::from_millis(500));
+        assert_eq!(backoff.after_failure(Duration::ZERO), Duration::from_secs(1));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(super) async fn stream(mut response: reqwest::Response, boundary: &str, feed
             match part {
                 Ok(jpeg) => feed.frame(jpeg),
                 Err(PartError::NotJpeg(start)) => {
-                    feed.error(format!("the camera sent a part that is not a JPEG (it starts {start})"))
+                    feed.error(format!("the camera sent a part that is not a JPEG ({start})"))
                 }
                 Err(PartError::Fatal(error)) => return error,
             }
@@ -402,7 +402,7 @@ mod tests {
         }
         let parts = every_chunking("b", &stream);
         assert_eq!(parts.len(), 2);
-        assert!(parts[0].as_ref().unwrap_err().starts_with("not jpeg \"<html>oops</html"), "{parts:?}");
+        assert!(parts[0].as_ref().unwrap_err().starts_with("not jpeg it starts \"<html>oops</html"), "{parts:?}");
         assert_eq!(parts[1], Ok(good));
     }
 

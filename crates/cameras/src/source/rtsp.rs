@@ -57,7 +57,7 @@ pub(super) async fn stream(url: &str, ffmpeg: &Path, feed: &mut Feed<'_>) -> Sou
                         match frame {
                             Ok(jpeg) => feed.frame(jpeg),
                             Err(SplitError::Garbage(start)) => {
-                                feed.error(format!("ffmpeg wrote something that is not a JPEG (it starts {start})"))
+                                feed.error(format!("ffmpeg wrote something that is not a JPEG ({start})"))
                             }
                             Err(SplitError::TooLarge(_)) => break,
                         }
@@ -210,7 +210,7 @@ impl JpegSplitter {
                     start?;
                     if self.junk > 0 {
                         // Reported once, when the next frame starts, however it was chunked.
-                        let error = format!("{} bytes: {}", self.junk, describe_start(&self.junk_head));
+                        let error = format!("{} bytes; {}", self.junk, describe_start(&self.junk_head));
                         self.junk = 0;
                         self.junk_head.clear();
                         return Some(Err(SplitError::Garbage(error)));
@@ -284,7 +284,7 @@ impl JpegSplitter {
         let broken: Vec<u8> = self.buf.drain(..2).collect();
         self.state = Split::Seek;
         self.pos = 0;
-        SplitError::Garbage(format!("a broken JPEG ({}…)", describe_start(&broken)))
+        SplitError::Garbage(format!("a broken JPEG; {}", describe_start(&broken)))
     }
 }
 

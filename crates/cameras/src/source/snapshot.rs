@@ -53,9 +53,7 @@ pub(super) async fn poll(
     loop {
         match body(response, Instant::now() + feed.stall, feed.stall).await {
             Ok(jpeg) if looks_like_jpeg(&jpeg) => feed.frame(jpeg),
-            Ok(other) => {
-                feed.error(format!("the camera's snapshot is not a JPEG (it starts {})", describe_start(&other)))
-            }
+            Ok(other) => feed.error(format!("the camera's snapshot is not a JPEG ({})", describe_start(&other))),
             Err(error) => return error,
         }
         ticks.tick().await;

@@ -45,7 +45,36 @@ async fn mjpeg_frames_arrive_in_the_slot_as_the_camera_sent_them() {
         assert!(health.connected && health.frames >= 9, "{health:#?}");
         assert!(health.last_frame_at.is_some());
         assert_eq!((health.errors, health.reconnects), (0, 0), "with_length {with_length}: {health:#?}");
+
+        // A lane worker that falls behind: frames are replaced, not queued, and counted as drops.
+        let before = health.frames;
+        source.wait_for(WAIT, "frames nobody took", |h| h.frames >= before + 4).await;
+        assert!(source.slot.try_take().is_some_and(|f| is_demo(&f)));
+        assert!(source.slot.try_take().is_none(), "the slot holds one frame");
+        let health = source.health.snapshot();
+        assert!(health.frames_dropped >= 2, "{health:#?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_camera_does_not_touch_another() {
+    let good = demo_camera(true).await;
+    let stalls = Server::start(|mut stream, _| async move {
+        let _ = read_request(&mut stream).await;
+        let _ = write_mjpeg_head(&mut stream, "frame").await;
+        let _ = write_part(&mut stream, b"garbage", true).await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let failing = start(config(&stalls.url("/")), fast());
+    let healthy = start(config(&good.url("/")), fast());
+    failing.wait_for(WAIT, "the failing camera's errors", |h| h.errors >= 3 && h.reconnects >= 1).await;
+    for _ in 0..5 {
+        assert!(is_demo(&healthy.frame(WAIT).await));
+    }
+    let health = healthy.health.snapshot();
+    assert_eq!((health.errors, health.reconnects), (0, 0), "{health:#?}");
+    assert!(health.connected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
