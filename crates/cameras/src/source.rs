@@ -100,7 +100,7 @@ pub(crate) fn http_error(context: &str, error: reqwest::Error) -> SourceError {
 pub(crate) struct Feed<'a> {
     slot: &'a FrameSlot,
     health: &'a HealthRecorder,
-    url: &'a str,
+    camera: &'a CameraConfig,
     stall: Duration,
     started: Instant,
     first_frame: Option<Instant>,
@@ -108,8 +108,8 @@ pub(crate) struct Feed<'a> {
 }
 
 impl<'a> Feed<'a> {
-    fn new(slot: &'a FrameSlot, health: &'a HealthRecorder, url: &'a str, stall: Duration) -> Self {
-        Self { slot, health, url, stall, started: Instant::now(), first_frame: None, last_frame: None }
+    fn new(slot: &'a FrameSlot, health: &'a HealthRecorder, camera: &'a CameraConfig, stall: Duration) -> Self {
+        Self { slot, health, camera, stall, started: Instant::now(), first_frame: None, last_frame: None }
     }
 
     /// A whole JPEG arrived.
@@ -129,8 +129,9 @@ impl<'a> Feed<'a> {
 
     /// Something went wrong that the connection survives (one garbage part, say).
     pub(crate) fn error(&self, error: impl std::fmt::Display) {
-        let text = scrub(&error.to_string(), self.url);
-        tracing::warn!(error = %text, "camera sent a bad frame");
+        let text = scrub(&error.to_string(), &self.camera.url);
+        // Counted in the camera's health; at debug only, since a broken camera can send ten a second.
+        tracing::debug!(camera = %self.camera.name, error = %text, "camera sent a bad frame");
         self.health.error(text);
     }
 
@@ -173,7 +174,7 @@ async fn pull_for_ever(config: &CameraConfig, slot: &FrameSlot, health: &HealthR
             health.reconnect();
         }
         attempts += 1;
-        let mut feed = Feed::new(slot, health, &config.url, settings.stall);
+        let mut feed = Feed::new(slot, health, config, settings.stall);
         let error = match scheme {
             Scheme::Rtsp => rtsp::stream(&config.url, &settings.ffmpeg, &mut feed).await,
             Scheme::Http => match &client {
