@@ -1,6 +1,14 @@
 //! Pulled gate cameras: an operator's [`CameraConfig`] in, one [`Passage`] (one plate read) per car
 //! out. SKELETON from the lead: types are the contract (/work/notes/contract.md); helper H2 builds it.
 
+mod health;
+mod slot;
+mod source;
+
+pub use health::HealthRecorder;
+pub use slot::{Frame, FrameSlot};
+pub use source::{MAX_FRAME_BYTES, SourceSettings, run_source, run_source_with};
+
 use std::sync::Arc;
 use std::time::Duration;
 
