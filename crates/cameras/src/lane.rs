@@ -318,7 +318,7 @@ mod tests {
         out
     }
 
-    fn repeat<'a>(code: &'a str, n: usize) -> Vec<&'a str> {
+    fn repeat(code: &str, n: usize) -> Vec<&str> {
         vec![code; n]
     }
 

@@ -327,6 +327,7 @@ fn look_at(
     if !gate.should_read(&scene, state, at) {
         return (gate, Ok((scene.occupied, lane::Look::Unread)));
     }
+    let started = std::time::Instant::now();
     let frame = match valet_imaging::decode(jpeg, limits) {
         Ok(decoded) => decoded.image,
         Err(e) => return (gate, Err(format!("a frame that is not a usable JPEG: {e}"))),
@@ -335,6 +336,14 @@ fn look_at(
         Ok(reading) => reading,
         Err(e) => return (gate, Err(format!("the plate reader failed: {e}"))),
     };
+    tracing::debug!(
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        presence = scene.presence,
+        motion = scene.motion,
+        plate = reading.plates.first().map_or("", |p| p.text.as_str()),
+        confidence = reading.plates.first().map_or(0.0, |p| p.confidence),
+        "frame read"
+    );
     // Plates come in detection-confidence order: the first is the car in the lane.
     let look = match reading.plates.into_iter().next() {
         None => lane::Look::NoPlate,

@@ -10,7 +10,8 @@ use super::{assert_error, png, solid_jpeg};
 fn a_camera_frame_decodes_at_the_largest_dct_reduction_that_still_reaches_the_side() {
     let limits = DecodeLimits::default();
     // (frame, longest side asked, expected size, expected denominator)
-    let table: &[((u16, u16), u32, (u32, u32), u32)] = &[
+    type Row = ((u16, u16), u32, (u32, u32), u32);
+    let table: &[Row] = &[
         ((1280, 720), 160, (160, 90), 8),
         ((960, 720), 160, (240, 180), 4),
         ((1280, 720), 320, (320, 180), 4),

@@ -61,9 +61,12 @@ pub struct CamerasBenchArgs {
     max_drop: f64,
 }
 
+/// A frame's JPEG bytes, shared by every camera that shows it.
+type Jpeg = Arc<Vec<u8>>;
+
 /// One camera's frames for one car cycle: the car's frames, then the empty lane.
 struct Cycle {
-    plate: &'static str,
+    plate: String,
     frames: Vec<Arc<Vec<u8>>>,
 }
 
@@ -71,11 +74,15 @@ pub async fn run(args: CamerasBenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.fps >= 1 && args.car_every > 0.0, "--fps and --car-every must be positive");
     let cycle_frames = ((args.car_every * f64::from(args.fps)).round() as usize).max(CAR_FRAMES + 10);
     eprintln!("rendering {}×{} lane frames…", WIDTH, HEIGHT);
-    let (cycles, empties) = render_cycles(cycle_frames)?;
     let reader = Arc::new(valet_plates::PlateReader::bundled()?);
+    let (cycles, empties) = render_cycles(cycle_frames, &reader)?;
+    anyhow::ensure!(!cycles.is_empty(), "the reader reads none of the demo cars alone");
     let limits = DecodeLimits::default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cycles_per_camera = (args.seconds as f64 * f64::from(args.fps) / cycle_frames as f64).ceil().max(1.0) as usize;
+    // Each car at most once per camera: the same plate again within a minute is, rightly, the
+    // same car to the passage tracker.
+    let cycles_per_camera =
+        ((args.seconds as f64 * f64::from(args.fps) / cycle_frames as f64).ceil().max(1.0) as usize).min(cycles.len());
     println!(
         "{} fps cameras, 1280×720 JPEG frames (~{} KB), a car every {:.1} s for {CAR_FRAMES} frames, {} cars per camera \
          ({:.0} s), {cores} cores; keeps up = ≤ {:.1} % dropped and every car one passage with its plate",
@@ -86,8 +93,9 @@ pub async fn run(args: CamerasBenchArgs) -> anyhow::Result<ExitCode> {
         (cycles_per_camera * cycle_frames) as f64 / f64::from(args.fps),
         args.max_drop,
     );
+    println!("cars: {}", cycles.iter().map(|c| c.plate.as_str()).collect::<Vec<_>>().join(", "));
     println!(
-        "{:>7} | {:>9} {:>7} {:>6} | {:>7} {:>6} | {:>4} {:>8} {:>5} | {:>17} | {:>8} | {}",
+        "{:>7} | {:>9} {:>7} {:>6} | {:>7} {:>6} | {:>4} {:>8} {:>5} | {:>17} | {:>8} | keeps up",
         "cameras",
         "frames in",
         "read",
@@ -99,7 +107,6 @@ pub async fn run(args: CamerasBenchArgs) -> anyhow::Result<ExitCode> {
         "right",
         "car→read p50/p99",
         "CPU busy",
-        "keeps up"
     );
     let mut largest = None;
     for &n in &args.cameras {
@@ -182,13 +189,21 @@ async fn run_count(
         let mut plates = Vec::new();
         for c in 0..cycles_per_camera {
             let cycle = &cycles[(i + c) % cycles.len()];
-            plates.push(cycle.plate);
+            plates.push(cycle.plate.clone());
             timeline.extend(cycle.frames.iter().cloned());
         }
         let feeder = tokio::spawn(feed(timeline, period, slot.clone(), health.clone()));
         cameras.push((config.name, plates, slot, health, lane, feeder));
     }
     drop(sender);
+    // Passages are stamped as they arrive: car → read is the first frame's arrival to this.
+    let collector = tokio::spawn(async move {
+        let mut passages = Vec::new();
+        while let Some(p) = receiver.recv().await {
+            passages.push((Utc::now(), p));
+        }
+        passages
+    });
     let (cpu_start, wall_start) = (cpu_seconds(), Instant::now());
     let mut row = Row {
         frames: 0,
@@ -215,19 +230,18 @@ async fn run_count(
     }
     row.wall_seconds = wall_start.elapsed().as_secs_f64();
     row.cpu_seconds = cpu_seconds() - cpu_start;
-    let mut passages: Vec<Passage> = Vec::new();
-    while let Some(p) = receiver.recv().await {
-        passages.push(p);
-    }
+    let stamped = collector.await?;
+    row.latencies_ms = stamped
+        .iter()
+        .map(|(received, p)| (*received - p.first_frame_at).num_microseconds().unwrap_or(0) as f64 / 1e3)
+        .collect();
+    let passages: Vec<Passage> = stamped.into_iter().map(|(_, p)| p).collect();
     row.passages = passages.len();
     for (name, plates) in &expected {
         let got: Vec<&str> = passages.iter().filter(|p| p.camera == *name).map(|p| p.text.as_str()).collect();
-        row.right += common_subsequence(plates, &got);
+        let plates: Vec<&str> = plates.iter().map(String::as_str).collect();
+        row.right += common_subsequence(&plates, &got);
     }
-    row.latencies_ms = passages
-        .iter()
-        .map(|p| (p.decided_at - p.first_frame_at).num_microseconds().unwrap_or(0) as f64 / 1e3)
-        .collect();
     Ok(row)
 }
 
@@ -248,8 +262,9 @@ async fn feed(timeline: Vec<Arc<Vec<u8>>>, period: Duration, slot: FrameSlot, he
 }
 
 /// The lane frames: per demo car, its passage (the car moving across the lane) and the empty lane
-/// until the next; and the empty-lane variants.
-fn render_cycles(cycle_frames: usize) -> anyhow::Result<(Vec<Cycle>, Vec<Arc<Vec<u8>>>)> {
+/// until the next; and the empty-lane variants. Only the cars the reader reads right from one
+/// still frame are kept (the others are printed): this measures the passages, not the reader.
+fn render_cycles(cycle_frames: usize, reader: &valet_plates::PlateReader) -> anyhow::Result<(Vec<Cycle>, Vec<Jpeg>)> {
     let limits = DecodeLimits::default();
     let tarmac = valet_imaging::decode(&valet_imaging::synthetic::photo_jpeg(160, 90, None, 17), &limits)?.image;
     let tarmac = valet_imaging::resize_rgb(&tarmac, WIDTH, HEIGHT);
@@ -257,14 +272,33 @@ fn render_cycles(cycle_frames: usize) -> anyhow::Result<(Vec<Cycle>, Vec<Arc<Vec
         .map(|seed| Ok(Arc::new(valet_imaging::encode_jpeg(&noisy(&tarmac, seed as u32), 85)?)))
         .collect::<anyhow::Result<_>>()?;
     let mut cycles = Vec::new();
+    let mut cars: Vec<(String, RgbImage)> = Vec::new();
     for (plate, jpeg) in CARS {
-        let car = valet_imaging::decode(jpeg, &limits)?.image;
+        cars.push((plate.to_owned(), valet_imaging::decode(jpeg, &limits)?.image));
+    }
+    cars.extend(benchmark_cars(BENCHMARK_CARS));
+    for (plate, car) in cars {
+        if cycles.iter().any(|c: &Cycle| matching_key(&c.plate) == matching_key(&plate)) {
+            continue;
+        }
         let mut frames = Vec::new();
         for k in 0..CAR_FRAMES as u32 {
             let mut frame = noisy(&tarmac, k);
-            let x = (WIDTH - car.width()).min(16 + k * CAR_STEP);
-            image::imageops::replace(&mut frame, &car, i64::from(x), 0);
+            let x = WIDTH.saturating_sub(car.width()).min(16 + k * CAR_STEP);
+            image::imageops::replace(
+                &mut frame,
+                &car,
+                i64::from(x),
+                i64::from(HEIGHT.saturating_sub(car.height()) / 2),
+            );
             frames.push(Arc::new(valet_imaging::encode_jpeg(&frame, 85)?));
+        }
+        let middle = valet_imaging::decode(&frames[CAR_FRAMES / 2], &limits)?.image;
+        let read = reader.read(&middle, &valet_plates::ReaderOptions::default())?;
+        let text = read.plates.first().map_or("", |p| p.text.as_str());
+        if text != plate {
+            eprintln!("car {plate}: the reader alone reads {text:?}; left out");
+            continue;
         }
         for k in CAR_FRAMES..cycle_frames {
             frames.push(empties[k % empties.len()].clone());
@@ -272,6 +306,47 @@ fn render_cycles(cycle_frames: usize) -> anyhow::Result<(Vec<Cycle>, Vec<Arc<Vec
         cycles.push(Cycle { plate, frames });
     }
     Ok((cycles, empties))
+}
+
+/// openalpr benchmark photos added to the demo's cars when `../shared/data` has them, so that a
+/// camera sees different plates within the passage cool-down.
+const BENCHMARK_CARS: usize = 12;
+
+/// Up to `n` labelled single-plate photos of the openalpr benchmark, fitted into the lane's size.
+fn benchmark_cars(n: usize) -> Vec<(String, RgbImage)> {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/openalpr-benchmarks/endtoend");
+    let Ok(regions) = std::fs::read_dir(&root) else {
+        eprintln!("{} is absent: the demo's cars only", root.display());
+        return Vec::new();
+    };
+    let mut labels: Vec<_> = regions
+        .flatten()
+        .flat_map(|region| std::fs::read_dir(region.path()).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    labels.sort();
+    let mut cars = Vec::new();
+    for label in labels.into_iter().take(n * 2) {
+        let Ok(plates) = valet_plates::eval::parse_labels(&std::fs::read_to_string(&label).unwrap_or_default()) else {
+            continue;
+        };
+        let [plate] = &plates[..] else { continue };
+        let Ok(bytes) = std::fs::read(label.with_file_name(&plate.file)) else { continue };
+        let Ok(photo) = valet_imaging::decode(&bytes, &DecodeLimits::default()) else { continue };
+        let (w, h) = photo.image.dimensions();
+        let scale = (f64::from(WIDTH - 16 - CAR_FRAMES as u32 * CAR_STEP) / f64::from(w))
+            .min(f64::from(HEIGHT) / f64::from(h))
+            .min(1.0);
+        let size = (((f64::from(w) * scale) as u32).max(1), ((f64::from(h) * scale) as u32).max(1));
+        cars.push((plate.text.clone(), valet_imaging::resize_rgb(&photo.image, size.0, size.1)));
+    }
+    cars
+}
+
+fn matching_key(text: &str) -> String {
+    valet_plates::confusion::matching_key(text)
 }
 
 /// `image` with a little sensor noise (±3 grey levels), different per `seed`.
