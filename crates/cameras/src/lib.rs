@@ -23,7 +23,7 @@ use valet_plates::{PlateReader, ReaderOptions, Region};
 
 pub use health::HealthRecorder;
 pub use slot::{Frame, FrameSlot};
-pub use source::run_source;
+pub use source::{MAX_FRAME_BYTES, SourceSettings, run_source, run_source_with};
 
 /// A gate camera Valet pulls frames from, as an operator configured it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
