@@ -10,3 +10,5 @@ mod source_mjpeg;
 mod source_rtsp;
 #[path = "cameras/source_snapshot.rs"]
 mod source_snapshot;
+#[path = "cameras/pull_mjpeg.rs"]
+mod pull_mjpeg;

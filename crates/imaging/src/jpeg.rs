@@ -20,6 +20,16 @@ use crate::{DecodeError, DecodeLimits, Decoded, ImageFormat, SizeLimit};
 const SCALE_DENOMINATORS: [u32; 4] = [1, 2, 4, 8];
 
 pub(crate) fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    decode_at(bytes, limits, None)
+}
+
+/// A decode at the largest DCT reduction whose longer side is still at least `max_side` (1/8 when
+/// even that is longer): every budget of [`decode`] still applies.
+pub(crate) fn decode_thumbnail(bytes: &[u8], max_side: u32, limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    decode_at(bytes, limits, Some(max_side))
+}
+
+fn decode_at(bytes: &[u8], limits: &DecodeLimits, thumbnail: Option<u32>) -> Result<Decoded, DecodeError> {
     let header = JpegHeader::parse(bytes)?;
     let (width, height) = (header.width, header.height);
     let too_large = |limit| DecodeError::TooLarge { width, height, limit };
@@ -28,12 +38,21 @@ pub(crate) fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Dec
     }
     let scaled = |d: u32| u64::from(width.div_ceil(d)) * u64::from(height.div_ceil(d));
     let max_out = limits.max_output_pixels;
-    let denominator = SCALE_DENOMINATORS
-        .into_iter()
-        // Lossless JPEG has no DCT to scale in.
-        .take(if header.lossless { 1 } else { 4 })
+    // Lossless JPEG has no DCT to scale in.
+    let scales = &SCALE_DENOMINATORS[..if header.lossless { 1 } else { 4 }];
+    let fitting = scales
+        .iter()
+        .copied()
         .find(|&d| scaled(d) <= max_out)
         .ok_or_else(|| too_large(SizeLimit::OutputPixels { max: max_out }))?;
+    let denominator = match thumbnail {
+        None => fitting,
+        // The most reduction that keeps the longer side at `side` or more, never less than the
+        // budget demands.
+        Some(side) => {
+            scales.iter().copied().rev().find(|&d| width.max(height).div_ceil(d) >= side).unwrap_or(1).max(fitting)
+        }
+    };
     let needed = working_set_bytes(&header, denominator);
     if needed > limits.max_alloc_bytes {
         return Err(too_large(SizeLimit::AllocBytes {

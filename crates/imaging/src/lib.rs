@@ -68,6 +68,32 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
     }
 }
 
+/// Decodes an untrusted image small, for a cheap look (motion gating, previews): a JPEG at the
+/// largest DCT reduction (1/2, 1/4 or 1/8) whose longer side still reaches `max_side`, or at 1/8 when
+/// even that is longer, so a 1280×720 frame costs a 160×90 raster and no inverse DCT at full size. A
+/// PNG (which has no reduced decode) is decoded within `limits` and then shrunk to fit `max_side`.
+///
+/// The same budgets and errors as [`decode`]; `scale_denominator` says what the DCT did.
+pub fn decode_thumbnail(bytes: &[u8], max_side: u32, limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    match sniff(bytes)? {
+        ImageFormat::Jpeg => jpeg::decode_thumbnail(bytes, max_side.max(1), limits),
+        ImageFormat::Png => {
+            let mut decoded = png::decode(bytes, limits)?;
+            let (w, h) = decoded.image.dimensions();
+            let side = max_side.max(1);
+            if w.max(h) > side {
+                let (tw, th) = if w >= h {
+                    (side, (u64::from(h) * u64::from(side) / u64::from(w)).max(1) as u32)
+                } else {
+                    ((u64::from(w) * u64::from(side) / u64::from(h)).max(1) as u32, side)
+                };
+                decoded.image = resize_rgb(&decoded.image, tw, th);
+            }
+            Ok(decoded)
+        }
+    }
+}
+
 /// Encodes `image` as a baseline JPEG: small previews, such as a plate's crop for a reviewer.
 pub fn encode_jpeg(image: &image::RgbImage, quality: u8) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
     let (Ok(width), Ok(height)) = (u16::try_from(image.width()), u16::try_from(image.height())) else {

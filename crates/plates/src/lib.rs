@@ -3,8 +3,9 @@
 //!
 //! The stages are modules, each usable alone: [`detection`] (frame → boxes), [`rectification`]
 //! (boxes → grey crops), [`recognition`] (crops → CTC readings), then post-processing by plate
-//! [`formats`] and [`confusion`] classes. [`consensus`] merges several reads of one car and [`eval`]
-//! scores reads against the openalpr benchmark.
+//! [`formats`] and [`confusion`] classes. [`consensus`] merges several reads of one car ([`pool`]
+//! with their alternatives), [`crop`] cuts the plate a reviewer sees, and [`eval`] scores reads
+//! against the openalpr benchmark.
 //!
 //! The bundled models (`models/plate-detector.onnx`, `models/plate-ocr.onnx`) and their sidecars are
 //! compiled in; the sidecars are the preprocessing contract with `training/plates`.
@@ -14,6 +15,7 @@
 
 pub mod confusion;
 pub mod consensus;
+pub mod crop;
 pub mod ctc;
 pub mod detection;
 pub mod eval;
@@ -28,7 +30,8 @@ use std::time::Instant;
 use image::{GrayImage, RgbImage};
 use valet_engine::{EngineError, Network, RtenNetwork};
 
-pub use consensus::{Consensus, ReadVote, consensus};
+pub use consensus::{Consensus, Pooled, ReadVote, consensus, pool};
+pub use crop::review_crop_jpeg;
 pub use detection::{Detection, DetectorSpec, PlateBox};
 pub use formats::{Candidate, Region};
 pub use recognition::{Recognition, RecognizerSpec};

@@ -1,7 +1,8 @@
 //! `valet bench prototype`: the student prototype's upload measurements, reproduced. `valet bench lot`
 //! (ms per lot frame against the number of spaces) is in [`lot`], `valet bench functions` (cold start,
 //! memory and throughput of the functions as separate processes) in [`functions`], `valet bench
-//! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`].
+//! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`], `valet bench
+//! cameras` (how many 10 fps gate cameras one box keeps up with) in [`cameras`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
@@ -9,6 +10,7 @@
 //! prototype's.
 
 mod adapter;
+mod cameras;
 mod functions;
 mod lot;
 
@@ -49,6 +51,9 @@ pub enum BenchCommand {
     Functions(functions::FunctionsBenchArgs),
     /// What fitting one camera's occupancy adapter costs, stage by stage, on labelled patches.
     Adapter(adapter::AdapterBenchArgs),
+    /// How many 10 fps gate cameras this box keeps up with, motion gating on: frames read and
+    /// dropped, passages, CPU.
+    Cameras(cameras::CamerasBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -57,6 +62,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Lot(args) => return lot::run(args),
         BenchCommand::Functions(args) => return functions::run(args).await,
         BenchCommand::Adapter(args) => return adapter::run(args),
+        BenchCommand::Cameras(args) => return cameras::run(args).await,
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;

@@ -9,6 +9,7 @@ mod big_photo;
 mod formats;
 mod refusals;
 mod resize;
+mod thumbnail;
 
 use image::{ExtendedColorType, ImageEncoder, codecs::png::PngEncoder};
 use jpeg_encoder::{ColorType, Encoder};

@@ -65,25 +65,10 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<CloudEvent, 
     Ok(event.caused(&Function::PlateReader.source(), types::PLATE_READ, &read))
 }
 
-/// The plate and a wide margin around it (half its width each side, its height above and
-/// below: the detector's box can be tight, and a cut-off first or last glyph is exactly what a
-/// reviewer must see), at most 320 px wide, as base64 JPEG for a reviewer's eyes.
+/// The reviewer's crop of the plate (`valet_plates::review_crop_jpeg`) as base64 JPEG.
 fn crop_jpeg(frame: &image::RgbImage, bbox: &valet_plates::PlateBox) -> Option<String> {
     use base64::Engine;
-    let (mx, my) = (bbox.w / 2, bbox.h);
-    let x = bbox.x.saturating_sub(mx);
-    let y = bbox.y.saturating_sub(my);
-    let w = (bbox.w + 2 * mx).min(frame.width().saturating_sub(x));
-    let h = (bbox.h + 2 * my).min(frame.height().saturating_sub(y));
-    if w == 0 || h == 0 {
-        return None;
-    }
-    let mut crop = image::imageops::crop_imm(frame, x, y, w, h).to_image();
-    if w > 320 {
-        crop = valet_imaging::resize_rgb(&crop, 320, (h * 320 / w).max(1));
-    }
-    let jpeg = valet_imaging::encode_jpeg(&crop, 80).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(jpeg))
+    valet_plates::review_crop_jpeg(frame, bbox).map(|jpeg| base64::engine::general_purpose::STANDARD.encode(jpeg))
 }
 
 fn parse_direction(text: Option<&str>) -> Result<Direction, ApiError> {
@@ -97,25 +82,4 @@ fn parse_direction(text: Option<&str>) -> Result<Direction, ApiError> {
 /// Loads the bundled plate models once per process.
 pub fn load() -> anyhow::Result<Arc<valet_plates::PlateReader>> {
     Ok(Arc::new(valet_plates::PlateReader::bundled()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn crop_size(frame: &image::RgbImage, bbox: valet_plates::PlateBox) -> (u32, u32) {
-        use base64::Engine;
-        let jpeg = base64::engine::general_purpose::STANDARD.decode(crop_jpeg(frame, &bbox).unwrap()).unwrap();
-        let decoded = valet_imaging::decode(&jpeg, &valet_imaging::DecodeLimits::default()).unwrap();
-        (decoded.image.width(), decoded.image.height())
-    }
-
-    #[test]
-    fn the_reviewers_crop_keeps_half_a_plate_of_margin_each_side() {
-        let frame = image::RgbImage::new(640, 480);
-        // A 100×30 plate in the middle: 50 px either side, 30 above and below.
-        assert_eq!(crop_size(&frame, valet_plates::PlateBox { x: 200, y: 200, w: 100, h: 30 }), (200, 90));
-        // At the frame's right edge the margin is what the frame has.
-        assert_eq!(crop_size(&frame, valet_plates::PlateBox { x: 560, y: 200, w: 80, h: 30 }), (120, 90));
-    }
 }
