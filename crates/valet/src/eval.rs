@@ -59,12 +59,12 @@ pub enum Model {
     Malexnet,
 }
 
-pub fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EvalCommand::Occupancy { dir, model, calibrate, json } => occupancy(dir, model, calibrate, json),
         EvalCommand::Plates(args) => plates::run(args),
         EvalCommand::Lot(args) => lot::run(args),
-        EvalCommand::Gate(args) => gate::run(args),
+        EvalCommand::Gate(args) => gate::run(args).await,
     }
 }
 

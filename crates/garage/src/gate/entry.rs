@@ -57,9 +57,11 @@ pub struct EntryDecision {
 /// Decides one entry read. Order: unreadable → deny list → allow list → permit (within its car
 /// limit) → known driver → unregistered. A full permit does not refuse: the car enters and pays.
 ///
-/// The car is the read's pooled key ([`PooledRead::car`](super::PooledRead::car)). A read torn between keys still lets
-/// the car in (and is refused if its top key is denied), but as unregistered with a review item:
-/// no account, permit or allow-list entry is credited with a car the reader could not tell apart.
+/// The car is the read's pooled key ([`PooledRead::car`](super::PooledRead::car)). When an
+/// account, permit or list entry fits it, that is the car with no review (unless the read gave
+/// no confidence at all); a car nobody fits is reviewed when its evidence is below the threshold.
+/// A read torn between keys still lets the car in (and is refused if its top key is denied), but
+/// as unregistered with a review item: nobody is credited with a car the reader could not tell apart.
 pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
     let pooled = pool(read);
     let Some(top) = pooled.top() else {
@@ -71,7 +73,10 @@ pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
         };
     };
     let car = pooled.car();
-    let sure = car.is_some_and(|car| car.is_confident(ctx.config.review_below_confidence));
+    // Someone fitting the car's key (an account, a permit, a list entry) settles it with any
+    // evidence at all; a car nobody fits is a stranger, and an unsure stranger is reviewed.
+    let confident = car.is_some_and(|car| car.is_confident(ctx.config.review_below_confidence));
+    let some_evidence = car.is_some_and(|car| car.evidence > 0.0);
     let key = car.unwrap_or(top);
     if ctx.lists.denies(key.best()) {
         let review = ReviewItem::from_read(ReviewReason::DeniedPlate, None, read);
@@ -81,12 +86,13 @@ pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
             review: Some(review),
         };
     }
-    let review = |session| (!sure).then(|| ReviewItem::from_read(ReviewReason::LowConfidence, session, read));
+    let review =
+        |session, sure: bool| (!sure).then(|| ReviewItem::from_read(ReviewReason::LowConfidence, session, read));
     let Some(car) = car else {
         let session = ParkingSession::open(ctx.session_id, top.best().clone(), read.at, unregistered(ctx));
         return EntryDecision {
             barrier: Barrier::Lift,
-            review: review(Some(session.id)),
+            review: review(Some(session.id), false),
             outcome: EntryOutcome::Opened(Box::new(session)),
         };
     };
@@ -96,12 +102,13 @@ pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
         return EntryDecision {
             barrier: Barrier::Lift,
             outcome: EntryOutcome::Exempt { plate: plate.clone() },
-            review: review(None),
+            review: review(None, some_evidence),
         };
     }
     let admitting = ctx.permits.iter().find(|p| {
         car.spellings.iter().any(|(plate, _)| p.permit.check(plate, read.at, p.inside) == PermitCheck::Admitted)
     });
+    let known = admitting.is_some() || identify(car, ctx.drivers).is_some();
     let (plate, payer) = match identify(car, ctx.drivers) {
         // The account's spelling, so the exit read matches it exactly when the camera reads it right.
         Some((driver, spelling)) => (spelling.clone(), Payer::Registered(driver.id)),
@@ -112,9 +119,10 @@ pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
         session.permit = Some(permit.id());
         session.discounts.push(permit.terms().benefit.discount());
     }
+    let sure = if known { some_evidence } else { confident };
     EntryDecision {
         barrier: Barrier::Lift,
-        review: review(Some(session.id)),
+        review: review(Some(session.id), sure),
         outcome: EntryOutcome::Opened(Box::new(session)),
     }
 }

@@ -10,11 +10,13 @@ use crate::read::PlateRead;
 /// `DOMINANCE` times that of every other key the read could be, whoever signed up. Who signed up
 /// never moves the choice: a signed-up key that is not the top key is never picked, and a key
 /// nobody signed up wins exactly as a signed-up one does, so a look-alike of a driver's plate is
-/// never charged to that driver unless the reader itself is twice as sure of the driver's key.
-/// Two, because a candidate's confidence is close to its probability: the car's key then holds at
-/// least two thirds of what the two leading keys share, while a reader torn between two keys
-/// (the usual one-glyph misread, 0.5 against 0.4) is not decided by a hair and goes to review.
-pub const DOMINANCE: f32 = 2.0;
+/// never charged to that driver unless the reader itself is half as sure again of the driver's key.
+/// 1.5: the car's key holds at least 60 % of what the two leading keys share. A reader torn
+/// nearer than that (`CLT0108` against `CLTD108`, 0.34 each; `AB0123` 0.5 against `AB0128` 0.4) is
+/// not decided by a hair and goes to review. Measured with `valet eval gate`: at 2, correct reads
+/// of the held-out photos that led by 1.4–1.9 (`4EEU387` 0.27 against `4FEU387` 0.19) were sent to
+/// review, and no look-alike was charged at either ratio.
+pub const DOMINANCE: f32 = 1.5;
 
 /// One matching key the read could be: the spellings of it the read holds, best first, and the
 /// sum of their confidences.
@@ -158,17 +160,18 @@ mod tests {
         assert_eq!(keys, [("XY999", 1.0), ("A8123", 0.6)]);
         assert_eq!(pooled.keys[1].best().display(), "AB123");
         assert_eq!(pooled.keys[1].confidence_of(&Plate::parse("A8123").unwrap()), 0.0);
-        assert!(pooled.car().is_none(), "1.0 is not twice 0.6");
+        assert_eq!(pooled.car().map(|k| k.key.as_str()), Some("XY999"), "1.0 is 1.5 times 0.6 and more");
     }
 
     #[test]
-    fn the_top_key_is_the_car_only_when_it_holds_twice_the_evidence_of_any_other() {
+    fn the_top_key_is_the_car_only_when_it_holds_half_as_much_again_as_any_other() {
         // (candidates, the car's key)
         type Row = (&'static [(&'static str, f32)], Option<&'static str>);
         let table: &[Row] = &[
             (&[("AB123", 0.9)], Some("A8123")),
             (&[("AB123", 0.6), ("AB128", 0.3)], Some("A8123")),
-            (&[("AB123", 0.5), ("AB128", 0.3)], None),
+            (&[("AB123", 0.5), ("AB128", 0.3)], Some("A8123")),
+            (&[("AB123", 0.5), ("AB128", 0.4)], None),
             (&[("AB128", 0.2), ("AB123", 0.3), ("A8123", 0.3)], Some("A8123")),
             (&[("AB128", 0.5), ("AB123", 0.3), ("A8123", 0.3)], None),
             (&[("AB123", 0.0)], Some("A8123")),

@@ -130,7 +130,9 @@ pub fn decide_exit(read: &PlateRead, ctx: &ExitContext<'_>) -> ExitDecision {
         let car = car.expect("a session is chosen only for the car's key");
         // The screen shows the fee only when the read's best spelling is the session's own.
         let exact = *car.best() == session.plate;
-        return charge_or_ask(session, exact, car.is_confident(config.review_below_confidence), read, ctx);
+        // One session fits the car's key: that is the car, reviewed only when the read gave no
+        // confidence at all.
+        return charge_or_ask(session, exact, car.evidence > 0.0, read, ctx);
     }
     if !open.is_empty() {
         let ids: Vec<_> = open.iter().map(|s| s.id).collect();

@@ -115,7 +115,9 @@ fn each_entry_branch_decides_as_written() {
         ("permit full: enters and pays", read("JK10", 0.9), "Lift opened JK10 unregistered -"),
         ("permit plate with a dash", read("EF6-7", 0.9), "Lift opened EF67 driver 02 permit 100% -"),
         ("permit plate, confusable spelling", read("GH8B", 0.9), "Lift opened GH8B unregistered -"),
-        ("unsure read still lifts", read("AB0123", 0.3), "Lift opened AB0123 driver 1 LowConfidence"),
+        // Changed by issue 18: a read whose key is one account's is that account, however unsure.
+        ("unsure read of a driver's plate", read("AB0123", 0.3), "Lift opened AB0123 driver 1 -"),
+        ("unsure read of a stranger still lifts", read("ZZ999", 0.3), "Lift opened ZZ999 unregistered LowConfidence"),
         ("NaN confidence is unsure", read("AB0123", f32::NAN), "Lift opened AB0123 driver 1 LowConfidence"),
         (
             "text no plate, a candidate's key dominates",

@@ -119,12 +119,11 @@ struct Car {
     path: PathBuf,
 }
 
-pub fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
     let cars = cars(&args)?;
     let reader = PlateReader::bundled()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let scratch = tempfile::tempdir().context("a temporary folder for the garage's database")?;
-    let store = runtime.block_on(Store::open(scratch.path())).context("opening the temporary garage")?;
+    let store = Store::open(scratch.path()).await.context("opening the temporary garage")?;
     let clock = Arc::new(FixedClock::new(start()));
     let gate = GateService::new(
         store.garage(PlateKey::new(b"valet-eval-gate-plate-key-32-bytes")?),
@@ -146,7 +145,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
         };
         if !owners.contains_key(&plate.matching_key()) {
             let id = DriverId::from_bytes(rand::random());
-            runtime.block_on(sign_up(&gate, id, &plate))?;
+            sign_up(&gate, id, &plate).await?;
             owners.insert(plate.matching_key(), (id, plate.clone()));
         }
         signed_up.push(plate);
@@ -173,9 +172,9 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
             at,
         };
         clock.set(entry_at);
-        let entry = runtime.block_on(gate.handle_entry(&read(Direction::Entry, entry_at)))?;
+        let entry = gate.handle_entry(&read(Direction::Entry, entry_at)).await?;
         clock.set(exit_at);
-        let exit = runtime.block_on(gate.handle_exit(&read(Direction::Exit, exit_at)))?;
+        let exit = gate.handle_exit(&read(Direction::Exit, exit_at)).await?;
 
         let reviewed = entry.review.is_some() || !exit.review.is_empty();
         let right_driver = (!args.lookalikes).then(|| owners[&car.truth.matching_key()].0);
