@@ -32,7 +32,7 @@ async fn the_issues_example_is_charged_to_its_driver_with_no_review(db: TestStor
 
     let entry = gate.handle_entry(&issue_read(Direction::Entry, 0)).await.unwrap();
     let EntryOutcome::Opened(session) = &entry.decision.outcome else { panic!("{:?}", entry.decision) };
-    assert_eq!((session.payer.clone(), session.plate.clone()), (Payer::Registered(driver.id), plate("WA56660")));
+    assert_eq!((session.payer, session.plate.clone()), (Payer::Registered(driver.id), plate("WA56660")));
     let exit = gate.handle_exit(&issue_read(Direction::Exit, 1)).await.unwrap();
 
     let ExitOutcome::Charge { charge, .. } = &exit.decision.outcome else { panic!("{:?}", exit.decision) };
@@ -89,7 +89,7 @@ async fn a_confusable_plate_of_another_account_opens_its_own_session(db: TestSto
     let first = gate.handle_entry(&with("MN0101", 0.95, &[], Direction::Entry, 0)).await.unwrap();
     let second = gate.handle_entry(&with("MNO1O1", 0.95, &[], Direction::Entry, 0)).await.unwrap();
     let payer = |entry: &valet_gate::HandledEntry| match &entry.decision.outcome {
-        EntryOutcome::Opened(session) => session.payer.clone(),
+        EntryOutcome::Opened(session) => session.payer,
         other => panic!("{other:?}"),
     };
     assert_eq!((payer(&first), payer(&second)), (Payer::Registered(one.id), Payer::Registered(two.id)));

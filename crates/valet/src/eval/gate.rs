@@ -15,6 +15,7 @@
 //!
 //! DIR and `--only` are read as `valet eval plates` reads them ([`super::plates`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -135,7 +136,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
 
     // Who signs up: each image's plate, or its look-alike; one driver per matching key.
     let truths: Vec<MatchingKey> = cars.iter().map(|c| c.truth.matching_key()).collect();
-    let mut owners: HashMap<MatchingKey, (DriverId, Plate)> = HashMap::new();
+    let mut owners: HashMap<MatchingKey, DriverId> = HashMap::new();
     let mut signed_up = Vec::with_capacity(cars.len());
     for car in &cars {
         let plate = if args.lookalikes {
@@ -143,10 +144,10 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
         } else {
             car.truth.clone()
         };
-        if !owners.contains_key(&plate.matching_key()) {
+        if let Entry::Vacant(slot) = owners.entry(plate.matching_key()) {
             let id = DriverId::from_bytes(rand::random());
             sign_up(&gate, id, &plate).await?;
-            owners.insert(plate.matching_key(), (id, plate.clone()));
+            slot.insert(id);
         }
         signed_up.push(plate);
     }
@@ -177,7 +178,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
         let exit = gate.handle_exit(&read(Direction::Exit, exit_at)).await?;
 
         let reviewed = entry.review.is_some() || !exit.review.is_empty();
-        let right_driver = (!args.lookalikes).then(|| owners[&car.truth.matching_key()].0);
+        let right_driver = (!args.lookalikes).then(|| owners[&car.truth.matching_key()]);
         let verdict = match &exit.decision.outcome {
             ExitOutcome::Charge { charge, .. } if Some(charge.driver) == right_driver => {
                 if reviewed {
