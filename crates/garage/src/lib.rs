@@ -38,6 +38,7 @@ pub use gate::{
     Barrier, EntryContext, EntryDecision, EntryOutcome, ExitContext, ExitDecision, ExitDisplay, ExitMessage,
     ExitOutcome, GateConfig, PermitOccupancy, decide_entry, decide_exit,
 };
+pub use gate::{DOMINANCE, KeyEvidence, PooledRead, pool};
 pub use id::{DriverId, InvalidId, LinkToken, PermitId, SessionId};
 pub use lists::{InvalidPermit, Permit, PermitBenefit, PermitCheck, PermitTerms, PlateLists};
 pub use money::{Currency, InvalidCurrency, InvalidPercent, Money, MoneyError, Percent};

@@ -9,8 +9,9 @@ use valet_billing::{Biller, BillerError, ChargeLog, PaymentGateway, Settlement};
 use valet_garage::{
     AuditAction, AuditEvent, Barrier, CameraId, Charge, ChargeRequest, ChargeState, DriverId, EntryContext,
     EntryDecision, EntryOutcome, Exit, ExitContext, ExitDecision, ExitDisplay, ExitMessage, ExitOutcome, GateConfig,
-    IllegalTransition, LinkToken, OperatorId, ParkingSession, PermitOccupancy, Plate, PlateRead, Reason, Receipt,
-    ReceiptError, ReviewItem, ReviewReason, SessionEvent, SessionId, SessionState, Tariff, decide_entry, decide_exit,
+    IllegalTransition, LinkToken, OperatorId, ParkingSession, Payer, PermitOccupancy, Plate, PlateRead, Reason,
+    Receipt, ReceiptError, ReviewItem, ReviewReason, SessionEvent, SessionId, SessionState, Tariff, decide_entry,
+    decide_exit, pool,
 };
 use valet_store::{CloseOutcome, GarageStore, Lane, ReviewItemId, StoreError};
 
@@ -164,18 +165,16 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
     /// Decides an entry read and stores what it opened and what it wants reviewed.
     pub async fn handle_entry(&self, read: &PlateRead) -> Result<HandledEntry, GateError> {
         self.saw_lane(read).await?;
-        if let Some(repeat) = self.repeated_entry(read).await? {
-            return Ok(repeat);
-        }
-        let plates = read_plates(read);
+        let pooled = pool(read);
         let lists = self.store.plate_lists().await?;
         let mut drivers = Vec::new();
-        for plate in &plates {
-            drivers.extend(self.store.drivers_by_plate(plate).await?);
+        for plate in read_plates(read) {
+            drivers.extend(self.store.drivers_by_plate(&plate).await?);
         }
         let mut permits = Vec::new();
         for permit in self.store.permits_valid_at(read.at).await? {
-            if plates.iter().any(|plate| permit.covers(plate, read.at)) {
+            // A permit names exact spellings, so every spelling of the read is asked about.
+            if pooled.spellings().any(|plate| permit.covers(plate, read.at)) {
                 let inside = self.store.open_sessions_under_permit(permit.id()).await?;
                 permits.push(PermitOccupancy { permit, inside });
             }
@@ -190,6 +189,9 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         };
         let decision = decide_entry(read, &ctx);
         if let EntryOutcome::Opened(session) = &decision.outcome {
+            if let Some(repeat) = self.repeated_entry(session, read).await? {
+                return Ok(repeat);
+            }
             self.store.open_session(session).await?;
         }
         let review = match &decision.review {
@@ -199,16 +201,28 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         Ok(HandledEntry { decision, review })
     }
 
-    /// The same car read again at the entry (a camera's second read, a redelivered event): its
-    /// read's plate has a session opened within the leave window either side of this read. It is
-    /// answered with that session, as first decided, and opens nothing.
-    async fn repeated_entry(&self, read: &PlateRead) -> Result<Option<HandledEntry>, GateError> {
-        let Some(plate) = Plate::parse(&read.text).ok() else { return Ok(None) };
+    /// The same car read again at the entry (a camera's second read, a redelivered event, a
+    /// second replica's passage of the same car): a session opened within the leave window either
+    /// side of this read for the same payer and plate as this read would open: the same account
+    /// and its spelling, or, unregistered, the same matching key (two frames of one car may
+    /// spell it `ABO123` and `AB0123`). It is answered with that session, as first decided, and
+    /// opens nothing. A confusable plate of another account opens its own session.
+    async fn repeated_entry(
+        &self,
+        would_open: &ParkingSession,
+        read: &PlateRead,
+    ) -> Result<Option<HandledEntry>, GateError> {
         let window = TimeDelta::minutes(i64::from(self.config.leave_within_minutes));
-        for record in self.store.open_sessions_by_plate(&plate).await? {
+        for record in self.store.open_sessions_by_plate(&would_open.plate).await? {
             if (record.entry - read.at).abs() <= window
                 && let Some(session) = record.to_session()?
-                && session.plate == plate
+                && match (&session.payer, &would_open.payer) {
+                    (Payer::Registered(a), Payer::Registered(b)) => a == b && session.plate == would_open.plate,
+                    (Payer::Unregistered { .. }, Payer::Unregistered { .. }) => {
+                        session.plate.matching_key() == would_open.plate.matching_key()
+                    }
+                    _ => false,
+                }
             {
                 let decision = EntryDecision {
                     barrier: Barrier::Lift,

@@ -7,8 +7,10 @@
 //! does ([`valet_occupancy::Adapter::fit`], kept only if it beats the universal model
 //! cross-validated by frame), then scores DIR through it. A patch's bay is the last `_`-separated token
 //! of its file stem and its frame the rest (CNRPark's `YYYYMMDD_HHMM_BAY.jpg`).
-//! `valet eval plates DIR` is in [`plates`], `valet eval lot DIR` (whole PKLot frames) in [`lot`].
+//! `valet eval plates DIR` is in [`plates`], `valet eval lot DIR` (whole PKLot frames) in [`lot`],
+//! `valet eval gate DIR` (plate photos through the gate, entry to charge) in [`gate`].
 
+mod gate;
 mod lot;
 mod plates;
 
@@ -44,6 +46,9 @@ pub enum EvalCommand {
     Plates(plates::PlatesArgs),
     /// Whole frames with PKLot XML labels: every space warped and classified.
     Lot(lot::LotArgs),
+    /// Plate photos (the `plates` layout) through the gate: each plate signed up, the photo read as
+    /// the entry and, a minute later, the exit; charged to the right driver, a wrong one, reviewed.
+    Gate(gate::GateArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,11 +59,12 @@ pub enum Model {
     Malexnet,
 }
 
-pub fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EvalCommand::Occupancy { dir, model, calibrate, json } => occupancy(dir, model, calibrate, json),
         EvalCommand::Plates(args) => plates::run(args),
         EvalCommand::Lot(args) => lot::run(args),
+        EvalCommand::Gate(args) => gate::run(args).await,
     }
 }
 

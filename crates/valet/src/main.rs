@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plate(args) => plate::run(args),
         Command::Lot(cmd) => lot::run(cmd).await,
         Command::Occupancy(args) => lot::occupancy(args).await,
-        Command::Eval(cmd) => eval::run(cmd),
+        Command::Eval(cmd) => eval::run(cmd).await,
         Command::Bench(cmd) => {
             init_logging(LogFormat::Text, "warn");
             bench::run(cmd).await

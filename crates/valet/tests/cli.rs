@@ -248,6 +248,45 @@ fn eval_plates_scores_the_european_benchmark_and_ends_with_json() {
 }
 
 #[test]
+fn eval_gate_puts_photos_through_entry_and_exit_and_charges_no_wrong_driver() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/openalpr-benchmarks/endtoend");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent (shared data is not on this machine)", dir.display());
+        return;
+    }
+    let list = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(list.path(), "br/GWT2180.jpg\nbr/JSC7486.jpg\neu/eu1.jpg\neu/eu2.jpg\nus/car2.jpg\n").unwrap();
+    for lookalikes in [false, true] {
+        let mut cmd = valet();
+        cmd.args(["eval", "gate"]).arg(&dir).arg("--only").arg(list.path()).arg("--json");
+        if lookalikes {
+            cmd.arg("--lookalikes");
+        }
+        let out = run(&mut cmd);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(last["n"], 5, "{stdout}");
+        assert_eq!(last["mode"], if lookalikes { "lookalikes" } else { "signed_up" }, "{stdout}");
+        let count = |key: &str| last[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {last}"));
+        let verdicts = ["right", "right_reviewed", "wrong", "review", "not_charged"];
+        assert_eq!(verdicts.iter().map(|k| count(k)).sum::<u64>(), 5, "{last}");
+        assert_eq!(count("wrong"), 0, "a car charged to a driver whose plate it is not: {stdout}");
+        assert_eq!(count("false_matches"), 0, "{stdout}");
+        assert_eq!(last["per_region"]["br"]["n"], 2, "{last}");
+        assert!(last["misses"].is_array() && last["right_rate"].as_f64().is_some(), "{last}");
+        if lookalikes {
+            assert_eq!(count("right"), 0, "nobody signed up the true plates: {last}");
+        } else {
+            // Nearly all of these read right: most go through untouched.
+            assert!(count("right") >= 3, "{stdout}");
+        }
+        for word in ["region", "review", "not charged", "all"] {
+            assert!(stdout.contains(word), "{word} missing from {stdout}");
+        }
+    }
+}
+
+#[test]
 fn the_37_mb_162_megapixel_photo_is_answered_by_a_server_that_stays_under_512_mb() {
     let data = tempfile::tempdir().unwrap();
     let key = add_device(data.path(), "phone");

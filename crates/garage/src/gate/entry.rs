@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::{Barrier, GateConfig, best_plate};
+use super::evidence::{DOMINANCE, KeyEvidence, pool};
+use super::{Barrier, GateConfig};
 use crate::driver::Driver;
 use crate::id::{LinkToken, SessionId};
 use crate::lists::{Permit, PermitCheck, PlateLists};
@@ -55,8 +56,15 @@ pub struct EntryDecision {
 
 /// Decides one entry read. Order: unreadable → deny list → allow list → permit (within its car
 /// limit) → known driver → unregistered. A full permit does not refuse: the car enters and pays.
+///
+/// The car is the read's pooled key ([`PooledRead::car`](super::PooledRead::car)). When an
+/// account, permit or list entry fits it, that is the car with no review (unless the read gave
+/// no confidence at all); a car nobody fits is reviewed when its evidence is below the threshold.
+/// A read torn between keys still lets the car in (and is refused if its top key is denied), but
+/// as unregistered with a review item: nobody is credited with a car the reader could not tell apart.
 pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
-    let Some((plate, stood_in)) = best_plate(read) else {
+    let pooled = pool(read);
+    let Some(top) = pooled.top() else {
         let review = ReviewItem::from_read(ReviewReason::Unreadable, None, read);
         return EntryDecision {
             barrier: ctx.config.when_unsure,
@@ -64,54 +72,93 @@ pub fn decide_entry(read: &PlateRead, ctx: &EntryContext<'_>) -> EntryDecision {
             review: Some(review),
         };
     };
-    if ctx.lists.denies(&plate) {
+    let car = pooled.car();
+    // Someone fitting the car's key (an account, a permit, a list entry) settles it with any
+    // evidence at all; a car nobody fits is a stranger, and an unsure stranger is reviewed.
+    let confident = car.is_some_and(|car| car.is_confident(ctx.config.review_below_confidence));
+    let some_evidence = car.is_some_and(|car| car.evidence > 0.0);
+    let key = car.unwrap_or(top);
+    if ctx.lists.denies(key.best()) {
         let review = ReviewItem::from_read(ReviewReason::DeniedPlate, None, read);
         return EntryDecision {
             barrier: Barrier::Hold,
-            outcome: EntryOutcome::Refused { plate },
+            outcome: EntryOutcome::Refused { plate: key.best().clone() },
             review: Some(review),
         };
     }
-    let unsure = stood_in || !read.is_confident(ctx.config.review_below_confidence);
-    let review = |session| unsure.then(|| ReviewItem::from_read(ReviewReason::LowConfidence, session, read));
-    if ctx.lists.allows(&plate) {
-        return EntryDecision { barrier: Barrier::Lift, outcome: EntryOutcome::Exempt { plate }, review: review(None) };
+    let review =
+        |session, sure: bool| (!sure).then(|| ReviewItem::from_read(ReviewReason::LowConfidence, session, read));
+    let Some(car) = car else {
+        let session = ParkingSession::open(ctx.session_id, top.best().clone(), read.at, unregistered(ctx));
+        return EntryDecision {
+            barrier: Barrier::Lift,
+            review: review(Some(session.id), false),
+            outcome: EntryOutcome::Opened(Box::new(session)),
+        };
+    };
+    // The allow list and permits are privileges, so they need a spelling the read holds exactly;
+    // an account may take its car by a confusable spelling (see `identify`).
+    if let Some((plate, _)) = car.spellings.iter().find(|(p, _)| ctx.lists.allows(p)) {
+        return EntryDecision {
+            barrier: Barrier::Lift,
+            outcome: EntryOutcome::Exempt { plate: plate.clone() },
+            review: review(None, some_evidence),
+        };
     }
-
-    // A permit is a privilege, so it needs the plate as read; `identify` may settle on a spelling.
-    let admitting = ctx.permits.iter().find(|p| p.permit.check(&plate, read.at, p.inside) == PermitCheck::Admitted);
-    let (plate, payer) = match identify(&plate, ctx.drivers) {
+    let admitting = ctx.permits.iter().find(|p| {
+        car.spellings.iter().any(|(plate, _)| p.permit.check(plate, read.at, p.inside) == PermitCheck::Admitted)
+    });
+    let known = admitting.is_some() || identify(car, ctx.drivers).is_some();
+    let (plate, payer) = match identify(car, ctx.drivers) {
         // The account's spelling, so the exit read matches it exactly when the camera reads it right.
         Some((driver, spelling)) => (spelling.clone(), Payer::Registered(driver.id)),
-        None => (plate, Payer::Unregistered { link: ctx.link }),
+        None => (car.best().clone(), unregistered(ctx)),
     };
     let mut session = ParkingSession::open(ctx.session_id, plate, read.at, payer);
     if let Some(PermitOccupancy { permit, .. }) = admitting {
         session.permit = Some(permit.id());
         session.discounts.push(permit.terms().benefit.discount());
     }
+    let sure = if known { some_evidence } else { confident };
     EntryDecision {
         barrier: Barrier::Lift,
-        review: review(Some(session.id)),
+        review: review(Some(session.id), sure),
         outcome: EntryOutcome::Opened(Box::new(session)),
     }
 }
 
-/// The driver who owns `plate`, and their spelling of it: the one account listing it exactly, else
-/// the one account listing a confusable spelling. Two candidates mean nobody: charging the wrong
-/// person is worse than asking the right one to pay by link.
-fn identify<'a>(plate: &Plate, drivers: &'a [Driver]) -> Option<(&'a Driver, &'a Plate)> {
-    let exact: Vec<_> = drivers.iter().filter_map(|d| d.plates().find(|p| *p == plate).map(|p| (d, p))).collect();
-    if !exact.is_empty() {
-        return only(exact);
-    }
-    let key = plate.matching_key();
-    only(drivers.iter().filter_map(|d| d.plates().find(|p| p.matching_key() == key).map(|p| (d, p))).collect())
+fn unregistered(ctx: &EntryContext<'_>) -> Payer {
+    Payer::Unregistered { link: ctx.link }
 }
 
-/// The one driver in `found`, counting an account the caller listed twice once.
-fn only<'a>(mut found: Vec<(&'a Driver, &'a Plate)>) -> Option<(&'a Driver, &'a Plate)> {
-    found.sort_by_key(|(d, _)| d.id);
-    found.dedup_by_key(|(d, _)| d.id);
-    if found.len() == 1 { found.pop() } else { None }
+/// The driver who owns the car's key, and their spelling of it. One account listing a plate with
+/// the key is that account. When several do (confusable plates on two accounts), the one whose
+/// spelling the read holds [`DOMINANCE`] times surer than every other's; else nobody: charging the
+/// wrong person is worse than asking the right one to pay by link.
+fn identify<'a>(car: &KeyEvidence, drivers: &'a [Driver]) -> Option<(&'a Driver, &'a Plate)> {
+    let mut fitting: Vec<(&Driver, &Plate)> =
+        drivers.iter().filter_map(|d| d.plates().find(|p| p.matching_key() == car.key).map(|p| (d, p))).collect();
+    // An account the caller listed twice counts once.
+    fitting.sort_by_key(|(d, _)| d.id);
+    fitting.dedup_by_key(|(d, _)| d.id);
+    match fitting.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        _ => dominant_spelling(car, &fitting, |(_, plate)| plate).copied(),
+    }
+}
+
+/// Of several records sharing the car's key, the one whose spelling the read gave at least
+/// [`DOMINANCE`] times the confidence of every other's (and more than nothing).
+pub(super) fn dominant_spelling<'a, T>(
+    car: &KeyEvidence,
+    records: &'a [T],
+    plate: impl Fn(&T) -> &Plate,
+) -> Option<&'a T> {
+    let sure = |r: &T| car.confidence_of(plate(r));
+    let best = records.iter().max_by(|a, b| sure(a).total_cmp(&sure(b)))?;
+    let others = records.iter().filter(|r| !std::ptr::eq(*r, best)).map(sure);
+    others
+        .fold(sure(best) > 0.0, |ok, other| ok && sure(best) > other && sure(best) >= DOMINANCE * other)
+        .then_some(best)
 }

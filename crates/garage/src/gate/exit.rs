@@ -1,15 +1,17 @@
-//! The exit gate: find the car's session (exact spelling, then confusion key over the text and the
-//! candidates), price the stay, and charge, wave out, or ask for payment by plate.
+//! The exit gate: find the car's session (the open session of the key the read's pooled evidence
+//! points to), price the stay, and charge, wave out, or ask for payment by plate.
 
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use super::{Barrier, GateConfig, best_plate};
+use super::entry::dominant_spelling;
+use super::evidence::{KeyEvidence, pool};
+use super::{Barrier, GateConfig};
 use crate::charge::{ChargeRequest, IdempotencyKey};
 use crate::id::{LinkToken, SessionId};
 use crate::lists::PlateLists;
 use crate::money::Money;
-use crate::plate::{MatchingKey, Plate};
+use crate::plate::Plate;
 use crate::read::PlateRead;
 use crate::review::{ReviewItem, ReviewReason};
 use crate::session::{Exit, ParkingSession, Payer};
@@ -54,7 +56,8 @@ pub enum ExitOutcome {
     Exempt {
         plate: Plate,
     },
-    /// Several open sessions match; they stay open until an operator says which it was.
+    /// No single open session is surely this car: several match it, or the read is torn between
+    /// keys and these fit one of them. They stay open until an operator says which it was.
     Ambiguous {
         sessions: Vec<SessionId>,
     },
@@ -88,42 +91,60 @@ pub struct ExitDecision {
     pub review: Option<ReviewItem>,
 }
 
-/// Decides one exit read. Order: unreadable → allow list → one open session (exact spelling, else
-/// confusion key) → several: ambiguous → a session closed within the leave window → none.
+/// Decides one exit read. Order: unreadable → allow list → the car's key (the read's pooled
+/// evidence, [`PooledRead::car`](super::PooledRead::car)) has one open session → several: the one
+/// its spelling names, else ambiguous → a session closed within the leave window → none.
+///
+/// A read torn between keys charges nobody: when an open session fits one of its keys, the
+/// sessions that fit stay open for an operator (ambiguous); when none does, it is a car let out
+/// (a session closed within the window) or no session.
 pub fn decide_exit(read: &PlateRead, ctx: &ExitContext<'_>) -> ExitDecision {
     let config = ctx.config;
-    let Some((plate, stood_in)) = best_plate(read) else {
+    let pooled = pool(read);
+    if pooled.top().is_none() {
         return unsure(ExitOutcome::Unreadable, ReviewReason::Unreadable, read, config);
-    };
-    if ctx.lists.allows(&plate) && !stood_in {
-        let display = ExitDisplay { message: ExitMessage::Goodbye, fee: None };
-        return ExitDecision { barrier: Barrier::Lift, display, outcome: ExitOutcome::Exempt { plate }, review: None };
     }
-    let keys = read_keys(read);
-    let open: Vec<_> = ctx.sessions.iter().filter(|s| s.is_open()).collect();
-    match matching(&open, &plate, &keys) {
-        Match::One(session, exact) => {
-            // Sure means the read's own best spelling led here, not a candidate, and confidently.
-            let by_read = !stood_in && session.plate.matching_key() == plate.matching_key();
-            let confident = by_read && read.is_confident(config.review_below_confidence);
-            charge_or_ask(session, exact && !stood_in, confident, read, ctx)
-        }
-        Match::Several(sessions) => {
-            let ids: Vec<_> = sessions.iter().map(|s| s.id).collect();
-            let reason = ReviewReason::AmbiguousExit { sessions: ids.clone() };
-            unsure(ExitOutcome::Ambiguous { sessions: ids }, reason, read, config)
-        }
-        Match::None => {
-            let window = TimeDelta::minutes(i64::from(config.leave_within_minutes));
-            let left = |s: &&ParkingSession| s.state().exit().is_some_and(|e| read.at - e.at <= window);
-            let recent: Vec<_> = ctx.sessions.iter().filter(left).collect();
-            match matching(&recent, &plate, &keys) {
-                // Any of several recently closed matches lets the car out: each was let out or paid.
-                Match::One(session, _) => already_closed(session.id),
-                Match::Several(sessions) => already_closed(sessions[0].id), // `Several` holds two or more.
-                Match::None => unsure(ExitOutcome::NoOpenSession, ReviewReason::NoOpenSession, read, config),
-            }
-        }
+    let car = pooled.car();
+    if let Some((plate, _)) = car.and_then(|car| car.spellings.iter().find(|(p, _)| ctx.lists.allows(p))) {
+        let display = ExitDisplay { message: ExitMessage::Goodbye, fee: None };
+        let outcome = ExitOutcome::Exempt { plate: plate.clone() };
+        return ExitDecision { barrier: Barrier::Lift, display, outcome, review: None };
+    }
+    // The keys the car may be: the car's alone, or every key of a torn read.
+    let keys: Vec<&KeyEvidence> = match car {
+        Some(car) => vec![car],
+        None => pooled.keys.iter().collect(),
+    };
+    let fits = |s: &&ParkingSession| keys.iter().any(|k| k.key == s.plate.matching_key());
+    let mut open: Vec<&ParkingSession> = ctx.sessions.iter().filter(|s| s.is_open()).filter(fits).collect();
+    // A session the caller listed twice counts once.
+    open.sort_by_key(|s| s.id);
+    open.dedup_by_key(|s| s.id);
+    let chosen = match (car, open.as_slice()) {
+        (_, []) => None,
+        (Some(_), [one]) => Some(*one),
+        (Some(car), several) => dominant_spelling(car, several, |s| &s.plate).copied(),
+        (None, _) => None,
+    };
+    if let Some(session) = chosen {
+        let car = car.expect("a session is chosen only for the car's key");
+        // The screen shows the fee only when the read's best spelling is the session's own.
+        let exact = *car.best() == session.plate;
+        // One session fits the car's key: that is the car, reviewed only when the read gave no
+        // confidence at all.
+        return charge_or_ask(session, exact, car.evidence > 0.0, read, ctx);
+    }
+    if !open.is_empty() {
+        let ids: Vec<_> = open.iter().map(|s| s.id).collect();
+        let reason = ReviewReason::AmbiguousExit { sessions: ids.clone() };
+        return unsure(ExitOutcome::Ambiguous { sessions: ids }, reason, read, config);
+    }
+    let window = TimeDelta::minutes(i64::from(config.leave_within_minutes));
+    let left = |s: &&ParkingSession| s.state().exit().is_some_and(|e| read.at - e.at <= window);
+    // Any recently closed session that fits lets the car out: it was let out or paid already.
+    match ctx.sessions.iter().filter(left).filter(fits).min_by_key(|s| s.id) {
+        Some(session) => already_closed(session.id),
+        None => unsure(ExitOutcome::NoOpenSession, ReviewReason::NoOpenSession, read, config),
     }
 }
 
@@ -186,37 +207,5 @@ fn unsure(outcome: ExitOutcome, reason: ReviewReason, read: &PlateRead, config: 
         display: ExitDisplay { message, fee: None },
         outcome,
         review: Some(review),
-    }
-}
-
-/// The matching keys of the read's text and of every candidate that parses.
-fn read_keys(read: &PlateRead) -> Vec<MatchingKey> {
-    let texts = std::iter::once(&read.text).chain(read.candidates.iter().map(|c| &c.text));
-    texts.filter_map(|text| Plate::parse(text).ok()).map(|plate| plate.matching_key()).collect()
-}
-
-enum Match<'a> {
-    /// One session, and whether it matched by exact spelling.
-    One(&'a ParkingSession, bool),
-    Several(Vec<&'a ParkingSession>),
-    None,
-}
-
-/// Exact spelling of the best plate first; only when no session has it, the confusion keys of the
-/// text and every candidate. A session the caller listed twice counts once.
-fn matching<'a>(sessions: &[&'a ParkingSession], plate: &Plate, keys: &[MatchingKey]) -> Match<'a> {
-    let exact: Vec<_> = sessions.iter().copied().filter(|s| s.plate == *plate).collect();
-    let is_exact = !exact.is_empty();
-    let mut found = if is_exact {
-        exact
-    } else {
-        sessions.iter().copied().filter(|s| keys.contains(&s.plate.matching_key())).collect()
-    };
-    found.sort_by_key(|s| s.id);
-    found.dedup_by_key(|s| s.id);
-    match found.as_slice() {
-        [] => Match::None,
-        [one] => Match::One(one, is_exact),
-        _ => Match::Several(found),
     }
 }

@@ -44,8 +44,13 @@ fn summary(read: &PlateRead, when_unsure: Barrier) -> String {
     let mut lists = PlateLists::default();
     lists.deny(plate("XY5080"));
     lists.allow(plate("STAFF1"));
-    let drivers =
-        [driver(1, &["AB0123"]), driver(2, &["CD45", "EF67"]), driver(3, &["MN0101"]), driver(4, &["MNO1O1"])];
+    let drivers = [
+        driver(1, &["AB0123"]),
+        driver(2, &["CD45", "EF67"]),
+        driver(3, &["MN0101"]),
+        driver(4, &["MNO1O1"]),
+        driver(5, &["WA56660"]),
+    ];
     let permits = [
         PermitOccupancy { permit: permit(1, &["EF67", "GH89"], PermitBenefit::Free, 2), inside: 1 },
         PermitOccupancy { permit: permit(2, &["JK10"], PermitBenefit::Free, 1), inside: 1 },
@@ -110,11 +115,44 @@ fn each_entry_branch_decides_as_written() {
         ("permit full: enters and pays", read("JK10", 0.9), "Lift opened JK10 unregistered -"),
         ("permit plate with a dash", read("EF6-7", 0.9), "Lift opened EF67 driver 02 permit 100% -"),
         ("permit plate, confusable spelling", read("GH8B", 0.9), "Lift opened GH8B unregistered -"),
-        ("unsure read still lifts", read("AB0123", 0.3), "Lift opened AB0123 driver 1 LowConfidence"),
+        // Changed by issue 18: a read whose key is one account's is that account, however unsure.
+        ("unsure read of a driver's plate", read("AB0123", 0.3), "Lift opened AB0123 driver 1 -"),
+        ("unsure read of a stranger still lifts", read("ZZ999", 0.3), "Lift opened ZZ999 unregistered LowConfidence"),
         ("NaN confidence is unsure", read("AB0123", f32::NAN), "Lift opened AB0123 driver 1 LowConfidence"),
         (
-            "text no plate, a candidate is",
+            "text no plate, a candidate's key dominates",
+            with_candidates(read("#", 0.9), &[("??", 0.8), ("AB0123", 0.7), ("ZZ12", 0.2)]),
+            "Lift opened AB0123 driver 1 -",
+        ),
+        // Changed by issue 18: a read torn between a driver's key and another is nobody's.
+        (
+            "text no plate, candidates torn between keys",
             with_candidates(read("#", 0.9), &[("??", 0.8), ("AB0123", 0.5), ("ZZ12", 0.4)]),
+            "Lift opened AB0123 unregistered LowConfidence",
+        ),
+        (
+            "issue 18: spellings of one key pool, the surest spelling is the plate",
+            with_candidates(read("WAS6660", 0.47), &[("WAS6660", 0.47), ("WA56660", 0.94), ("WA5666O", 0.47)]),
+            "Lift opened WA56660 driver 05 -",
+        ),
+        (
+            "a look-alike nobody signed up wins over the driver's candidate",
+            with_candidates(read("AB0128", 0.9), &[("AB0128", 0.9), ("AB0123", 0.3)]),
+            "Lift opened AB0128 unregistered -",
+        ),
+        (
+            "torn between a driver's plate and a look-alike",
+            with_candidates(read("AB0123", 0.5), &[("AB0128", 0.4)]),
+            "Lift opened AB0123 unregistered LowConfidence",
+        ),
+        (
+            "two accounts, the read spells one of them",
+            with_candidates(read("MN0101", 0.9), &[("MN01O1", 0.1)]),
+            "Lift opened MN0101 driver 03 -",
+        ),
+        (
+            "NaN and negative confidences are no evidence",
+            with_candidates(read("AB0123", f32::NAN), &[("AB0123", -1.0)]),
             "Lift opened AB0123 driver 1 LowConfidence",
         ),
         ("nothing readable", read("", 0.9), "Hold unreadable Unreadable"),

@@ -50,6 +50,7 @@ fn sessions() -> Vec<ParkingSession> {
         closed(9, "OLD1", 2 * 24 * 60),
         session(10, "TW1N", 90, true),
         session(11, "TW1N", 30, true),
+        session(12, "WA56660", 120, true),
     ]
 }
 
@@ -66,7 +67,7 @@ fn decide(read: &PlateRead, when_unsure: Barrier) -> ExitDecision {
 
 /// The decision in a line: barrier, outcome (sessions by number, amounts in cents), screen, review.
 fn summary(decision: &ExitDecision) -> String {
-    let n = |id: &valet_garage::SessionId| (1..=11).find(|&n| session_id(n) == *id).unwrap();
+    let n = |id: &valet_garage::SessionId| (1..=12).find(|&n| session_id(n) == *id).unwrap();
     let outcome = match &decision.outcome {
         ExitOutcome::Charge { session, exit, charge } => {
             assert_eq!(charge.idempotency_key, IdempotencyKey::for_session(*session, 1));
@@ -111,12 +112,40 @@ fn each_exit_branch_decides_as_written() {
     let table = [
         ("registered, exact", read("AB0123", 0.9), "Lift charge 1 560 | goodbye €5.60 | -"),
         ("registered, misread O: fee hidden", read("ABO123", 0.9), "Lift charge 1 560 | goodbye | -"),
+        // Changed by issue 18: a candidate that is someone's plate does not outweigh the read's
+        // own key, which nobody has (this read was charged to session 1, with a review, before).
         (
-            "registered, only a candidate matches",
+            "a candidate matches, the read's dominant key is nobody's",
             with_candidates(read("ABC0123", 0.9), &[("AB0123", 0.3)]),
-            "Lift charge 1 560 | goodbye | LowConfidence",
+            "Hold no session | wait | NoOpenSession",
         ),
-        ("registered, unsure read", read("AB0123", 0.4), "Lift charge 1 560 | goodbye €5.60 | LowConfidence"),
+        (
+            "registered, only candidates spell it, and surely",
+            with_candidates(read("##", 0.9), &[("AB0123", 0.5), ("ABO123", 0.4)]),
+            "Lift charge 1 560 | goodbye €5.60 | -",
+        ),
+        (
+            "issue 18: spellings of one key pool, no review",
+            with_candidates(read("WAS6660", 0.47), &[("WAS6660", 0.47), ("WA56660", 0.94), ("WA5666O", 0.47)]),
+            "Lift charge 12 560 | goodbye €5.60 | -",
+        ),
+        (
+            "torn between a session's key and a look-alike nobody has",
+            with_candidates(read("AB0128", 0.5), &[("AB0123", 0.4)]),
+            "Hold ambiguous 1 | wait | AmbiguousExit",
+        ),
+        (
+            "two confusable plates inside, the read spells one surely",
+            with_candidates(read("MNO1O1", 0.8), &[("MN0101", 0.3)]),
+            "Lift charge 5 400 | goodbye €4.00 | -",
+        ),
+        (
+            "unsure of every spelling",
+            with_candidates(read("AB0123", f32::NAN), &[("ABO123", -2.0)]),
+            "Lift charge 1 560 | goodbye €5.60 | LowConfidence",
+        ),
+        // Changed by issue 18: one session on the read's key is that car, however unsure the read.
+        ("registered, unsure read", read("AB0123", 0.4), "Lift charge 1 560 | goodbye €5.60 | -"),
         ("unregistered pays by plate first", read("XY5080", 0.9), "Hold pay-by-plate 2 560 | pay €5.60 | -"),
         ("unregistered, fee above the threshold", read("LONG1", 0.9), "Hold pay-by-plate 6 2960 | pay | -"),
         ("inside the grace period", read("CD12", 0.9), "Lift free 3 0 | goodbye €0.00 | -"),

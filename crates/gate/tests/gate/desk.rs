@@ -218,7 +218,9 @@ async fn a_misread_entry_corrected_from_the_image_is_charged_to_its_driver_at_th
     // the tool there.
     gate.sign_up(vec![plate("QQ111QQ")], method("pm_card_visa"), None).await.unwrap();
     let mut late = read("QQ111QQ", Direction::Entry, at(10, 0));
-    late.confidence = 0.2;
+    // No confidence at all: reviewed even though the key is an account's (issue 18: an unsure read
+    // of one account's key alone is that account, with no review).
+    late.confidence = 0.0;
     let late_id = gate.handle_entry(&late).await.unwrap().review.unwrap();
     clock.set(at(10, 30));
     let left = gate.handle_exit(&read("QQ111QQ", Direction::Exit, at(10, 30))).await.unwrap();

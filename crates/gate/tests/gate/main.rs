@@ -5,4 +5,5 @@ mod crash;
 mod desk;
 mod entry;
 mod exit;
+mod matching;
 mod support;

@@ -45,19 +45,19 @@ pub struct PlatesArgs {
 
 /// One benchmark image and the plates labelled in it.
 #[derive(Debug)]
-struct Sample {
+pub(super) struct Sample {
     /// Path relative to DIR, `/`-separated: what `--only` lists and failures name.
-    name: String,
-    path: PathBuf,
-    plates: Vec<LabelledPlate>,
+    pub(super) name: String,
+    pub(super) path: PathBuf,
+    pub(super) plates: Vec<LabelledPlate>,
 }
 
 /// A region folder's samples and results.
 #[derive(Debug, Default)]
-struct Set {
-    name: String,
+pub(super) struct Set {
+    pub(super) name: String,
     region: Region,
-    samples: Vec<Sample>,
+    pub(super) samples: Vec<Sample>,
     tally: Tally,
     images: usize,
     total_ms: f64,
@@ -252,7 +252,7 @@ fn print_report(args: &PlatesArgs, sets: &[Set], failures: &[Failure], unreadabl
 }
 
 /// The region folders below `dir` (`us/`, `eu/`, `br/`), or `dir` itself as the only one.
-fn region_sets(dir: &Path, region: Option<Region>) -> anyhow::Result<Vec<Set>> {
+pub(super) fn region_sets(dir: &Path, region: Option<Region>) -> anyhow::Result<Vec<Set>> {
     if !dir.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
@@ -303,7 +303,7 @@ fn samples(folder: &Path, prefix: &str) -> anyhow::Result<Vec<Sample>> {
 }
 
 /// The `--only` list: one path per line; blank lines and `#` comments are skipped.
-fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
+pub(super) fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the --only list {}", path.display()))?;
     Ok(text
         .lines()
@@ -314,7 +314,7 @@ fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
 
 /// Whether a list entry names the image at `name` (relative to DIR): the same path, a longer path
 /// ending in it (the list was written for DIR's parent), or a bare file name equal to its own.
-fn selects(entry: &str, name: &str) -> bool {
+pub(super) fn selects(entry: &str, name: &str) -> bool {
     let file_name = name.rsplit('/').next().unwrap_or(name);
     entry == name || entry.ends_with(&format!("/{name}")) || (!entry.contains('/') && entry == file_name)
 }
