@@ -1,7 +1,8 @@
 //! `valet bench prototype`: the student prototype's upload measurements, reproduced. `valet bench lot`
 //! (ms per lot frame against the number of spaces) is in [`lot`], `valet bench functions` (cold start,
 //! memory and throughput of the functions as separate processes) in [`functions`], `valet bench
-//! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`].
+//! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`], `valet bench
+//! gate-latency` (first frame with a car → barrier command) in [`gate_latency`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
@@ -10,6 +11,7 @@
 
 mod adapter;
 mod functions;
+mod gate_latency;
 mod lot;
 
 use std::path::PathBuf;
@@ -49,6 +51,8 @@ pub enum BenchCommand {
     Functions(functions::FunctionsBenchArgs),
     /// What fitting one camera's occupancy adapter costs, stage by stage, on labelled patches.
     Adapter(adapter::AdapterBenchArgs),
+    /// First frame with a car (or its passage) → barrier command over MQTT: median and p99.
+    GateLatency(gate_latency::GateLatencyArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -57,6 +61,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Lot(args) => return lot::run(args),
         BenchCommand::Functions(args) => return functions::run(args).await,
         BenchCommand::Adapter(args) => return adapter::run(args),
+        BenchCommand::GateLatency(args) => return gate_latency::run(args).await,
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;
