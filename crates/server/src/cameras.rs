@@ -269,7 +269,8 @@ pub struct NewCamera {
 
 impl NewCamera {
     pub fn config(&self) -> CameraConfig {
-        let blank_is_none = |text: &Option<String>| text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        let blank_is_none =
+            |text: &Option<String>| text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
         CameraConfig {
             name: self.name.trim().to_owned(),
             url: self.url.trim().to_owned(),

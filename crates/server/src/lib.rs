@@ -215,10 +215,9 @@ pub async fn run(
     if functions.contains(Function::Billing) || functions.contains(Function::Gate) {
         garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
     }
-    let puller = plate_reader.as_ref().map(|reader| cameras::ReaderPuller {
-        reader: Arc::clone(reader),
-        limits: settings.decode_limits(),
-    });
+    let puller = plate_reader
+        .as_ref()
+        .map(|reader| cameras::ReaderPuller { reader: Arc::clone(reader), limits: settings.decode_limits() });
     let wiring = Wiring { functions: functions.clone(), plate_reader, sink, mqtt: mqtt.clone() };
     let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
     if let Some(puller) = puller {

@@ -25,12 +25,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use devices::{ApiKey, Device, DeviceId, DeviceName, InvalidDeviceName, Role};
-pub use garage::{GateCameras, StoredCamera};
 pub use garage::{ActiveAdapter, CameraLabels, NewAdapter, NewLabel, OccupancyCalibration, StoredAdapter, StoredLabel};
 pub use garage::{
     Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, Lane, ListKind,
     RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
+pub use garage::{GateCameras, StoredCamera};
 pub use garage::{
     LotFrameRecord, LotHistory, LotLayouts, RecordedFrame, SpaceChangeRecord, SpaceStateRecord, StoredLayout,
 };

@@ -764,8 +764,9 @@ fn cameras_are_added_listed_redacted_and_removed_in_the_database() {
         cmd
     };
 
-    let added = stdout(run(add("north-exit", "rtsp://admin:hunter2@10.0.0.7/stream1", "exit")
-        .args(["--lane", "north", "--region", "eu"])));
+    let added =
+        stdout(run(add("north-exit", "rtsp://admin:hunter2@10.0.0.7/stream1", "exit")
+            .args(["--lane", "north", "--region", "eu"])));
     assert!(added.contains("north-exit") && !added.contains("hunter2"), "{added}");
     run(add("south-entry", "http://10.0.0.8/snap.jpg", "entry").args(["--every", "2s"]));
 

@@ -136,7 +136,9 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, Form(form): 
     }
     let parsed = parse(&form);
     let added = match parsed {
-        Ok(camera) => cameras::add(&state, &camera, operator.name.as_str()).await.map_err(|e| (e.status(), e.to_string())),
+        Ok(camera) => {
+            cameras::add(&state, &camera, operator.name.as_str()).await.map_err(|e| (e.status(), e.to_string()))
+        }
         Err(message) => Err((StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
     match added {

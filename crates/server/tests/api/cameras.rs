@@ -100,7 +100,8 @@ async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 }
 
 async fn open_sessions(app: &TestApp) -> Vec<Value> {
-    let (status, sessions) = app.call(app.json("GET", "/v1/sessions?state=open&limit=500", &app.operator, Value::Null)).await;
+    let (status, sessions) =
+        app.call(app.json("GET", "/v1/sessions?state=open&limit=500", &app.operator, Value::Null)).await;
     assert_eq!(status, 200, "{sessions}");
     sessions.as_array().unwrap().clone()
 }
@@ -272,9 +273,9 @@ async fn cameras_are_added_listed_redacted_and_removed_over_the_api() {
         assert_eq!((status, refused["error"].as_str()), (422, Some("invalid_camera")), "{bad}: {refused}");
         assert!(!refused["message"].as_str().unwrap().is_empty());
     }
-    let (status, refused) =
-        app.call(app.json("POST", "/v1/cameras", &admin, json!({ "name": "x", "url": "rtsp://h/s", "direction": "up" })))
-            .await;
+    let (status, refused) = app
+        .call(app.json("POST", "/v1/cameras", &admin, json!({ "name": "x", "url": "rtsp://h/s", "direction": "up" })))
+        .await;
     assert_eq!(status, 400, "{refused}");
 
     let (status, list) = app.call(app.json("GET", "/v1/cameras", &admin, Value::Null)).await;

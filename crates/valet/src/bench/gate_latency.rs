@@ -177,7 +177,14 @@ fn settings(data: &std::path::Path, broker: &str, prefix: &str) -> anyhow::Resul
 /// What each loopback camera shows now, and when its first frame with the current car went out.
 #[derive(Default)]
 struct Lanes {
-    showing: HashMap<String, (Option<Arc<Vec<u8>>>, Option<Instant>)>,
+    showing: HashMap<String, Showing>,
+}
+
+/// One lane: the car in view (none: the empty lane), and when its first frame went out.
+#[derive(Default)]
+struct Showing {
+    car: Option<Arc<Vec<u8>>>,
+    first_served: Option<Instant>,
 }
 
 async fn from_frames(
@@ -222,9 +229,13 @@ async fn from_frames(
         let camera = camera_name(car / CARS.len());
         let (jpeg, plate) = CARS[car % CARS.len()];
         let before = barriers.count(&camera);
-        lanes.lock().unwrap().showing.insert(camera.clone(), (Some(Arc::new(jpeg.to_vec())), None));
+        lanes
+            .lock()
+            .unwrap()
+            .showing
+            .insert(camera.clone(), Showing { car: Some(Arc::new(jpeg.to_vec())), first_served: None });
         let commanded = barriers.wait(&camera, before, Duration::from_secs(10)).await;
-        let shown = lanes.lock().unwrap().showing.get(&camera).and_then(|(_, at)| *at);
+        let shown = lanes.lock().unwrap().showing.get(&camera).and_then(|lane| lane.first_served);
         let latency = match (shown, commanded) {
             (Some(shown), Some(commanded)) => Some(commanded.saturating_duration_since(shown).as_secs_f64() * 1000.0),
             _ => None,
@@ -237,7 +248,7 @@ async fn from_frames(
         // The car stays its while, then drives off; the lane is empty before the next one.
         let left_in_view = args.dwell.saturating_sub(shown.map_or(Duration::ZERO, |s| s.elapsed()));
         tokio::time::sleep(left_in_view).await;
-        lanes.lock().unwrap().showing.insert(camera.clone(), (None, None));
+        lanes.lock().unwrap().showing.insert(camera.clone(), Showing::default());
         tokio::time::sleep(Duration::from_millis(800)).await;
     }
     drop(garage);
@@ -291,8 +302,8 @@ async fn mjpeg_server(lanes: Arc<Mutex<Lanes>>, empty: Arc<Vec<u8>>, every: Dura
                     let jpeg = {
                         let mut lanes = lanes.lock().unwrap();
                         match lanes.showing.get_mut(&name) {
-                            Some((Some(car), first)) => {
-                                first.get_or_insert_with(Instant::now);
+                            Some(Showing { car: Some(car), first_served }) => {
+                                first_served.get_or_insert_with(Instant::now);
                                 Arc::clone(car)
                             }
                             _ => Arc::clone(&empty),
@@ -346,8 +357,9 @@ async fn from_passages(
     let (mqtt, _) = valet_server::Mqtt::connect(broker, prefix, 1 << 20, false)?;
     let classifier = Arc::new(valet_occupancy::OccupancyClassifier::bundled()?);
     let wiring = valet_server::Wiring { mqtt: Some(mqtt), ..valet_server::Wiring::default() };
-    let state = valet_server::AppState::new(store.clone(), gate, valet_server::lots::Lots::default(), classifier, &settings)
-        .wired(wiring);
+    let state =
+        valet_server::AppState::new(store.clone(), gate, valet_server::lots::Lots::default(), classifier, &settings)
+            .wired(wiring);
     let handover = Arc::new(Handover(Mutex::new(None)));
     valet_server::cameras::spawn(&state, Arc::new(HandoverPuller(Arc::clone(&handover))));
     let camera = "bench-lane";
