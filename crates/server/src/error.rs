@@ -48,6 +48,11 @@ pub enum ApiError {
     LabelExists(String),
     #[error("{0}")]
     UnknownAdapter(String),
+    /// A gate camera's configuration `valet-cameras` refuses (name, URL scheme, region, interval).
+    #[error("{0}")]
+    InvalidCamera(String),
+    #[error("{0}")]
+    CameraExists(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -89,7 +94,8 @@ impl ApiError {
             ApiError::UnknownLane { .. } => StatusCode::NOT_FOUND,
             ApiError::UnknownCamera { .. } | ApiError::UnknownAdapter(_) => StatusCode::NOT_FOUND,
             ApiError::NoFrameYet { .. } | ApiError::LabelExists(_) => StatusCode::CONFLICT,
-            ApiError::InvalidLabel(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidLabel(_) | ApiError::InvalidCamera(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::CameraExists(_) => StatusCode::CONFLICT,
             ApiError::BarrierNotReached(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +128,8 @@ impl ApiError {
             ApiError::NoFrameYet { .. } => "no_frame_yet",
             ApiError::LabelExists(_) => "label_exists",
             ApiError::InvalidLabel(_) => "invalid_label",
+            ApiError::InvalidCamera(_) => "invalid_camera",
+            ApiError::CameraExists(_) => "camera_exists",
             ApiError::BarrierNotReached(_) => "barrier_not_reached",
             ApiError::BadEvent(_) => "bad_event",
             ApiError::Unavailable(_) => "unavailable",

@@ -12,6 +12,7 @@ pub mod api;
 mod auth;
 mod barriers;
 pub mod calibration;
+pub mod cameras;
 pub mod demo;
 mod error;
 pub mod functions;
@@ -55,6 +56,8 @@ struct Inner {
     classifier: Arc<OccupancyClassifier>,
     /// The occupancy fits queued here and the adapters loaded.
     calibration: calibration::Calibration,
+    /// The gate cameras this process pulls (where it runs the plate reader).
+    pulls: cameras::Pulls,
     limits: DecodeLimits,
     max_body_bytes: u64,
     body_timeout: Duration,
@@ -90,6 +93,7 @@ impl AppState {
                 lots,
                 classifier,
                 calibration: calibration::Calibration::default(),
+                pulls: cameras::Pulls::default(),
                 limits: settings.decode_limits(),
                 max_body_bytes: settings.max_body_bytes,
                 body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -144,6 +148,11 @@ impl AppState {
 
     pub fn lots(&self) -> &lots::Lots {
         &self.inner.lots
+    }
+
+    /// The gate cameras this process pulls, with their health.
+    pub fn pulls(&self) -> &cameras::Pulls {
+        &self.inner.pulls
     }
 }
 
@@ -206,8 +215,15 @@ pub async fn run(
     if functions.contains(Function::Billing) || functions.contains(Function::Gate) {
         garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
     }
+    let puller = plate_reader
+        .as_ref()
+        .map(|reader| cameras::ReaderPuller { reader: Arc::clone(reader), limits: settings.decode_limits() });
     let wiring = Wiring { functions: functions.clone(), plate_reader, sink, mqtt: mqtt.clone() };
     let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
+    if let Some(puller) = puller {
+        // The pulled gate cameras run where the plate reader runs; each passage is a plate read.
+        cameras::spawn(&state, Arc::new(puller));
+    }
     if let Some(watch) = layouts {
         watch.spawn(state.clone());
     }

@@ -13,6 +13,7 @@
 
 mod access;
 mod calibration;
+mod cameras;
 mod charges;
 mod drivers;
 mod inbox;
@@ -37,6 +38,7 @@ pub use access::{DriverToken, RefundRecord, SessionFilter};
 pub use calibration::{
     ActiveAdapter, CameraLabels, NewAdapter, NewLabel, OccupancyCalibration, StoredAdapter, StoredLabel,
 };
+pub use cameras::{GateCameras, StoredCamera};
 pub use charges::ChargeRecord;
 pub use inbox::EventClaim;
 pub use lanes::Lane;
@@ -126,6 +128,11 @@ impl GarageStore {
     /// The cameras' occupancy labels and adapters on this store's database.
     pub fn occupancy_calibration(&self) -> OccupancyCalibration {
         OccupancyCalibration::on_pool(self.pool.clone())
+    }
+
+    /// The pulled gate cameras on this store's database.
+    pub fn gate_cameras(&self) -> GateCameras {
+        GateCameras::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

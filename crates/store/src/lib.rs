@@ -4,8 +4,8 @@
 //! receipts, review items, audit events, plate lists, permits and tariffs, with plates at rest
 //! only as [`PlateKey`] digests.
 //! [`LotHistory`] (from either) keeps the bay cameras' frames and space state changes, and
-//! [`LotLayouts`] the lots' layouts every replica reads, and [`OccupancyCalibration`] each bay
-//! camera's labels and fitted adapters.
+//! [`LotLayouts`] the lots' layouts every replica reads, [`OccupancyCalibration`] each bay
+//! camera's labels and fitted adapters, and [`GateCameras`] the gate cameras Valet pulls.
 //!
 //! Architecture invariants: the schema changes only through migrations (`migrations/` for SQLite,
 //! `migrations-postgres/` for PostgreSQL); an API key's plain text exists only in the value
@@ -30,6 +30,7 @@ pub use garage::{
     Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, Lane, ListKind,
     RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
+pub use garage::{GateCameras, StoredCamera};
 pub use garage::{
     LotFrameRecord, LotHistory, LotLayouts, RecordedFrame, SpaceChangeRecord, SpaceStateRecord, StoredLayout,
 };
@@ -57,6 +58,8 @@ pub enum StoreError {
     LabelExists { camera: String, space: String, frame: String },
     #[error("camera {camera} of lot {lot} has no adapter version {version}; its adapter history lists the versions")]
     UnknownAdapter { lot: String, camera: String, version: i64 },
+    #[error("a gate camera named {0:?} already exists; remove it first to change it, or pick another name")]
+    CameraExists(String),
     #[error(transparent)]
     Charge(#[from] valet_garage::ChargeConflict),
     /// A stored row the domain refuses: written by something other than this crate, or a bug.
@@ -129,6 +132,11 @@ impl Store {
     /// The cameras' occupancy labels and adapters on the same database.
     pub fn occupancy_calibration(&self) -> OccupancyCalibration {
         OccupancyCalibration::on_pool(self.pool.clone())
+    }
+
+    /// The pulled gate cameras on the same database.
+    pub fn gate_cameras(&self) -> GateCameras {
+        GateCameras::on_pool(self.pool.clone())
     }
 
     /// Readiness: the database answers a query.

@@ -2,7 +2,8 @@
 //! (ms per lot frame against the number of spaces) is in [`lot`], `valet bench functions` (cold start,
 //! memory and throughput of the functions as separate processes) in [`functions`], `valet bench
 //! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`], `valet bench
-//! cameras` (how many 10 fps gate cameras one box keeps up with) in [`cameras`].
+//! cameras` (how many 10 fps gate cameras one box keeps up with) in [`cameras`], `valet bench
+//! gate-latency` (first frame with a car → barrier command) in [`gate_latency`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
@@ -12,6 +13,7 @@
 mod adapter;
 mod cameras;
 mod functions;
+mod gate_latency;
 mod lot;
 
 use std::path::PathBuf;
@@ -54,6 +56,8 @@ pub enum BenchCommand {
     /// How many 10 fps gate cameras this box keeps up with, motion gating on: frames read and
     /// dropped, passages, CPU.
     Cameras(cameras::CamerasBenchArgs),
+    /// First frame with a car (or its passage) → barrier command over MQTT: median and p99.
+    GateLatency(gate_latency::GateLatencyArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -63,6 +67,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Functions(args) => return functions::run(args).await,
         BenchCommand::Adapter(args) => return adapter::run(args),
         BenchCommand::Cameras(args) => return cameras::run(args).await,
+        BenchCommand::GateLatency(args) => return gate_latency::run(args).await,
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;

@@ -2,6 +2,7 @@
 //! every subcommand is a thin shell over the library crates.
 
 mod bench;
+mod cameras;
 mod classify;
 mod demo;
 mod devices;
@@ -58,6 +59,9 @@ enum Command {
     /// Lot layouts: import from PKLot/CNR-EXT, save in the database, list, show, render over a frame.
     #[command(subcommand)]
     Lot(lot::LotCommand),
+    /// Pulled gate cameras: add (RTSP, MJPEG or snapshot URL), list, remove.
+    #[command(subcommand)]
+    Cameras(cameras::CamerasCommand),
     /// Read a whole camera frame of a lot: per-space states and free counts per zone and level.
     Occupancy(lot::OccupancyArgs),
     /// Measure a model on labelled data.
@@ -169,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Classify(args) => classify::run(args),
         Command::Plate(args) => plate::run(args),
         Command::Lot(cmd) => lot::run(cmd).await,
+        Command::Cameras(cmd) => cameras::run(cmd).await,
         Command::Occupancy(args) => lot::occupancy(args).await,
         Command::Eval(cmd) => eval::run(cmd).await,
         Command::Bench(cmd) => {

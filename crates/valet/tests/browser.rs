@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 #[path = "browser/calibration.rs"]
 mod calibration;
+#[path = "browser/cameras.rs"]
+mod cameras;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

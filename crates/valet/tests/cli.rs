@@ -763,3 +763,74 @@ fn lot_label_stores_labels_from_frames_and_patches_fits_the_adapter_and_refuses_
         .unwrap();
     assert!(!out.status.success() && text(&out).contains("valet lot add"), "{}", text(&out));
 }
+
+#[test]
+fn cameras_refuse_a_typod_direction_and_an_unknown_name_before_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let typo = valet()
+        .args(["cameras", "add", "north", "--url", "rtsp://10.0.0.7/s", "--direction", "exti", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success(), "{stderr}");
+    assert!(stderr.contains("exti") && stderr.contains("entry") && stderr.contains("exit"), "{stderr}");
+    let every = valet()
+        .args(["cameras", "add", "north", "--url", "http://h/snap.jpg", "--direction", "entry", "--every", "soon"])
+        .output()
+        .unwrap();
+    assert!(!every.status.success() && String::from_utf8_lossy(&every.stderr).contains("500ms"));
+
+    let listed = run(valet().args(["cameras", "list", "--data"]).arg(&data));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("no pulled gate cameras"));
+    let json = run(valet().args(["cameras", "list", "--json", "--data"]).arg(&data));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&json.stdout).unwrap(), serde_json::json!([]));
+    let gone = valet().args(["cameras", "remove", "north", "--data"]).arg(&data).output().unwrap();
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no pulled gate camera \"north\""));
+}
+
+/// Needs the real `valet-cameras` (validation and redaction).
+#[test]
+fn cameras_are_added_listed_redacted_and_removed_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stdout = |out: Output| String::from_utf8(out.stdout).unwrap();
+    let add = |name: &str, url: &str, direction: &str| {
+        let mut cmd = valet();
+        cmd.args(["cameras", "add", name, "--url", url, "--direction", direction, "--data"]).arg(&data);
+        cmd
+    };
+
+    let added =
+        stdout(run(add("north-exit", "rtsp://admin:hunter2@10.0.0.7/stream1", "exit")
+            .args(["--lane", "north", "--region", "eu"])));
+    assert!(added.contains("north-exit") && !added.contains("hunter2"), "{added}");
+    run(add("south-entry", "http://10.0.0.8/snap.jpg", "entry").args(["--every", "2s"]));
+
+    let listed = stdout(run(valet().args(["cameras", "list", "--data"]).arg(&data)));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines.len() == 2 && lines[0].starts_with("north-exit") && lines[1].starts_with("south-entry"), "{listed}");
+    assert!(!listed.contains("hunter2") && lines[0].contains("***") && lines[0].contains("exit"), "{listed}");
+    assert!(lines[1].contains("every 2000 ms"), "{listed}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(valet().args(["cameras", "list", "--json", "--data"]).arg(&data)).stdout).unwrap();
+    assert_eq!(json[0]["name"], "north-exit");
+    assert_eq!((json[0]["lane"].as_str(), json[0]["region"].as_str()), (Some("north"), Some("eu")));
+    assert!(!json.to_string().contains("hunter2"), "{json}");
+
+    // The same name again is refused, saying so, and the first camera stays as it was.
+    let twice = add("north-exit", "http://elsewhere/mjpeg", "entry").output().unwrap();
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already exists"), "{twice:?}");
+    // A URL the cameras cannot take is refused before anything is saved.
+    let ftp = add("ftp-cam", "ftp://10.0.0.9/x", "entry").output().unwrap();
+    assert!(!ftp.status.success() && String::from_utf8_lossy(&ftp.stderr).contains("ftp-cam"), "{ftp:?}");
+
+    run(valet().args(["cameras", "remove", "north-exit", "--data"]).arg(&data));
+    let gone = valet().args(["cameras", "remove", "north-exit", "--data"]).arg(&data).output().unwrap();
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("south-entry"));
+    let listed = stdout(run(valet().args(["cameras", "list", "--data"]).arg(&data)));
+    assert!(listed.starts_with("south-entry") && !listed.contains("north-exit"), "{listed}");
+}

@@ -1,6 +1,7 @@
 //! The router: which path goes to which handler, and the layers around them.
 
 mod calibration;
+mod cameras;
 mod classify;
 mod drivers;
 mod health;
@@ -81,6 +82,8 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/lists", get(operators::lists).post(operators::change_list))
             .route("/v1/permits", get(operators::permits).post(operators::save_permit))
             .route("/v1/lanes", get(operators::lanes))
+            .route("/v1/cameras", get(cameras::list).post(cameras::add))
+            .route("/v1/cameras/{name}", delete(cameras::remove))
             .route("/v1/barriers/{camera}/open", post(operators::open_barrier))
             .route("/v1/audit", get(operators::audit))
             .route("/v1/dead-letters", get(operators::dead_letters))

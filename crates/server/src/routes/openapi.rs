@@ -258,6 +258,34 @@ pub const OPERATIONS: &[Operation] = &[
         (200, "`[{\"camera\", \"direction\", \"first_seen\", \"last_seen\"}]`"),
     ),
     op(
+        "get",
+        "/v1/cameras",
+        Operator,
+        "The gate cameras: each pulled camera (`kind: pulled`) with its URL redacted and its health where this \
+         process pulls it (connected, last frame, fps, frames read and dropped, passages, errors, reconnects, last \
+         error), then each lane whose camera pushes frames or reads (`kind: pushed`).",
+        None,
+        (200, "[CameraView]"),
+    ),
+    op(
+        "post",
+        "/v1/cameras",
+        Admin,
+        "Add a pulled gate camera (`rtsp://` through ffmpeg, `http://` MJPEG or snapshot polled every `every_ms`, \
+         default 500); every plate-reader replica pulls it within seconds, one plate read per passing car. 422 \
+         `invalid_camera` says what is wrong; 409 `camera_exists` for a name already taken.",
+        Some("NewCamera"),
+        (201, "CameraView"),
+    ),
+    op(
+        "delete",
+        "/v1/cameras/{name}",
+        Admin,
+        "Remove a pulled gate camera; its pulls stop within seconds. 404 for a name not pulled.",
+        None,
+        (204, "nothing"),
+    ),
+    op(
         "post",
         "/v1/barriers/{camera}/open",
         Operator,
@@ -440,6 +468,18 @@ fn schemas() -> Value {
             }
         },
         "Why": { "type": "object", "required": ["why"], "properties": { "why": why() } },
+        "NewCamera": {
+            "type": "object",
+            "required": ["name", "url", "direction"],
+            "properties": {
+                "name": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "Also the lane's barrier topic." },
+                "url": { "type": "string", "description": "`rtsp://…` or `http://…` (MJPEG or a snapshot); may carry credentials, shown only redacted." },
+                "direction": { "enum": ["entry", "exit"] },
+                "lane": { "type": "string" },
+                "region": { "type": "string", "description": "The plate region the reader ranks spellings for (`us`, `eu`, …); automatic when absent." },
+                "every_ms": { "type": "integer", "minimum": 100, "maximum": 60000, "description": "A snapshot URL's poll interval." }
+            }
+        },
         "LabelBody": {
             "type": "object",
             "description": "Exactly one of spaces, confirm and empty.",

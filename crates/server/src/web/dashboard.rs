@@ -26,9 +26,10 @@ pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<D
     state.store().operator_by_login(&token, Utc::now()).await.ok().flatten()
 }
 
-fn nav(csrf: &str, operator: Option<&Device>) -> Markup {
+pub(super) fn nav(csrf: &str, operator: Option<&Device>) -> Markup {
     html! {
         a href="/ops" { "Dashboard" }
+        @if operator.is_some() { a href="/ops/cameras" { "Cameras" } }
         a href="/" { "Driver portal" }
         @if let Some(operator) = operator {
             span { "Signed in as " strong #operator { (operator.name.as_str()) } }

@@ -1,6 +1,6 @@
 //! The web pages of the query function, rendered on the server: the driver portal (sign up, the
 //! account, pay by link) and the operator dashboard (`/ops`: the lot map, live, where bays are
-//! labelled; each camera's calibration; open sessions; the review queue). Plain HTML forms, one small script for the live map, usable on a phone
+//! labelled; each camera's calibration; open sessions; the review queue; the gate cameras and their health). Plain HTML forms, one small script for the live map, usable on a phone
 //! and with a keyboard.
 //!
 //! Invariants: every form that changes something carries a CSRF token that must match the
@@ -11,6 +11,7 @@
 
 mod account;
 mod calibration;
+mod cameras;
 mod dashboard;
 mod lot_map;
 mod pay_by_plate;
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/barriers/open", post(dashboard::open_barrier))
         .route("/ops/refunds/{session}", post(dashboard::refund))
         .route("/ops/lists", post(dashboard::change_list))
+        .route("/ops/cameras", get(cameras::page_of_cameras).post(cameras::add))
+        .route("/ops/cameras/{name}/remove", post(cameras::remove))
         .route("/ops/lots/{id}/cameras/{camera}/frame.jpg", get(lot_map::frame))
         .route("/ops/lots/{id}/cameras/{camera}/labels", post(lot_map::label))
         .route("/ops/lots/{id}/cameras/{camera}/adapter", post(calibration::rollback))

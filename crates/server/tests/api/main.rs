@@ -3,6 +3,7 @@
 
 mod barriers;
 mod calibration;
+mod cameras;
 mod connections;
 mod demo;
 mod drivers;

@@ -5,6 +5,7 @@
 //! [`conformance!`] macro turns it into `<body>::on_sqlite` and `<body>::on_postgres`.
 
 mod calibration;
+mod cameras;
 mod charges;
 mod drivers;
 mod inbox;
