@@ -2,6 +2,8 @@
 //! real server on loopback, including the unhappy paths (restart, stall, garbage, oversize).
 
 // A crate root's modules live beside it; these live in `tests/cameras/`.
+#[path = "cameras/pull_mjpeg.rs"]
+mod pull_mjpeg;
 #[path = "cameras/source_helpers.rs"]
 mod source_helpers;
 #[path = "cameras/source_mjpeg.rs"]
@@ -10,5 +12,3 @@ mod source_mjpeg;
 mod source_rtsp;
 #[path = "cameras/source_snapshot.rs"]
 mod source_snapshot;
-#[path = "cameras/pull_mjpeg.rs"]
-mod pull_mjpeg;

@@ -49,6 +49,7 @@ pub enum CamerasCommand {
     },
     /// Remove a pulled gate camera; running plate readers stop pulling it within seconds.
     Remove {
+        /// The camera's name, as `valet cameras list` shows it.
         name: String,
         #[command(flatten)]
         place: Place,

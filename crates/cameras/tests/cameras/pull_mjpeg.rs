@@ -3,8 +3,8 @@
 //! them, openalpr benchmark photos), and hangs up once in the middle of a car. Exactly one passage
 //! per car must come out, with its plate, distinct ids, a crop, and no duplicate for the reconnect.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
@@ -57,7 +57,8 @@ fn read_text(reader: &PlateReader, jpeg: &[u8]) -> String {
 /// Up to `n` openalpr benchmark photos the reader reads exactly when fitted into the lane, with
 /// their plates; none (and the reason printed) when the data set is absent.
 fn benchmark_cars(reader: &PlateReader, tarmac: &RgbImage, n: usize, taken: &[String]) -> Vec<(String, RgbImage)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/openalpr-benchmarks/endtoend");
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/openalpr-benchmarks/endtoend");
     let Ok(regions) = std::fs::read_dir(&root) else {
         eprintln!("skipping benchmark cars: {} is absent; the demo's six cars only", root.display());
         return Vec::new();
@@ -119,7 +120,8 @@ async fn mjpeg(axum::extract::State(script): axum::extract::State<Arc<Script>>) 
         }
         script.position.fetch_add(1, Ordering::SeqCst);
         let jpeg = script.frames.get(i).unwrap_or(&script.empty);
-        let mut part = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len()).into_bytes();
+        let mut part =
+            format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len()).into_bytes();
         part.extend_from_slice(jpeg);
         part.extend_from_slice(b"\r\n");
         Some((Ok::<_, std::io::Error>(part), script))
@@ -134,7 +136,8 @@ async fn mjpeg(axum::extract::State(script): axum::extract::State<Arc<Script>>) 
 async fn cars_through_a_pulled_mjpeg_camera_are_one_passage_each_with_their_plate() {
     let reader = Arc::new(PlateReader::bundled().unwrap());
     let limits = DecodeLimits::default();
-    let tarmac = valet_imaging::decode(&valet_imaging::synthetic::photo_jpeg(120, 90, None, 17), &limits).unwrap().image;
+    let tarmac =
+        valet_imaging::decode(&valet_imaging::synthetic::photo_jpeg(120, 90, None, 17), &limits).unwrap().image;
     let tarmac = valet_imaging::resize_rgb(&tarmac, WIDTH, HEIGHT);
 
     // The demo's cars the reader reads alone (a car it misreads is the reader's limit, not the
@@ -211,13 +214,19 @@ async fn cars_through_a_pulled_mjpeg_camera_are_one_passage_each_with_their_plat
     ids.dedup();
     assert_eq!(ids.len(), passages.len(), "passage ids are distinct");
     for p in &passages {
-        assert_eq!((p.camera.as_str(), p.lane.as_deref(), p.direction), ("gate-north", Some("north"), Direction::Entry));
+        assert_eq!(
+            (p.camera.as_str(), p.lane.as_deref(), p.direction),
+            ("gate-north", Some("north"), Direction::Entry)
+        );
         assert!(p.first_frame_at <= p.decided_at && p.frames >= 1 && p.reads >= 1, "{p:?}");
         assert_eq!(p.candidates[0].text, p.text);
         let crop = valet_imaging::decode(p.crop_jpeg.as_deref().expect("a crop"), &limits).unwrap();
         assert!(crop.image.width() > 20, "{}", crop.image.width());
     }
-    assert!(script.connections.load(Ordering::SeqCst) >= 2 && health.reconnects >= 1, "the hang-up was reconnected: {health:?}");
+    assert!(
+        script.connections.load(Ordering::SeqCst) >= 2 && health.reconnects >= 1,
+        "the hang-up was reconnected: {health:?}"
+    );
     assert_eq!(health.passages, passages.len() as u64);
     // Gating: the empty lane (most of the script) is not read.
     assert!(health.frames_read * 3 < health.frames, "{health:?}");

@@ -4,7 +4,8 @@
 //! Default (`--from frame`): an embedded garage (`valet_server::run`, every function, SQLite in a
 //! temporary directory) with an MQTT broker (`--broker`, default 127.0.0.1:1883; skipped with the
 //! reason when none answers) pulls gate cameras from a loopback MJPEG server in this process. Each
-//! car is one of the demo's rendered cars shown for a while on an empty lane; the clock starts when
+//! car is one of the demo's rendered cars driving up to the barrier (a few frames sliding into place)
+//! and standing a while on an empty lane; the clock starts when
 //! the server writes the first frame with the car and stops when a subscriber on the lane's barrier
 //! topic gets the command. So it covers the stream, motion gating, the plate reader, the passage
 //! decision, the gate (store included) and MQTT. Each camera sees a plate at most once (a camera
@@ -180,12 +181,34 @@ struct Lanes {
     showing: HashMap<String, Showing>,
 }
 
-/// One lane: the car in view (none: the empty lane), and when its first frame went out.
+/// One lane: the car in view (none: the empty lane) as the frames of its approach, how many of
+/// them went out, and when the first did.
 #[derive(Default)]
 struct Showing {
-    car: Option<Arc<Vec<u8>>>,
+    car: Option<Arc<Vec<Vec<u8>>>>,
+    served: usize,
     first_served: Option<Instant>,
 }
+
+/// Frames of the car driving up to the barrier: the photo slid up into place by
+/// [`APPROACH_STEP`] pixels a frame over [`APPROACH_FRAMES`] frames, then standing still. A real
+/// car moves while it is read; a still photo would only be re-read once a second.
+fn approach(jpeg: &[u8], lane: image::Rgb<u8>) -> anyhow::Result<Vec<Vec<u8>>> {
+    let car = valet_imaging::decode(jpeg, &valet_imaging::DecodeLimits::default())?.image;
+    (0..APPROACH_FRAMES)
+        .rev()
+        .map(|step| {
+            let offset = step * APPROACH_STEP;
+            let frame = image::RgbImage::from_fn(car.width(), car.height(), |x, y| {
+                if y + offset < car.height() { *car.get_pixel(x, y + offset) } else { lane }
+            });
+            Ok(valet_imaging::encode_jpeg(&frame, 85)?)
+        })
+        .collect()
+}
+
+const APPROACH_FRAMES: u32 = 8;
+const APPROACH_STEP: u32 = 6;
 
 async fn from_frames(
     args: &GateLatencyArgs,
@@ -195,10 +218,13 @@ async fn from_frames(
 ) -> anyhow::Result<Vec<Option<f64>>> {
     let cameras = args.cars.div_ceil(CARS.len());
     let lanes: Arc<Mutex<Lanes>> = Arc::default();
+    let lane_grey = image::Rgb([96, 100, 104]);
     let empty = {
-        let image = image::RgbImage::from_pixel(960, 720, image::Rgb([96, 100, 104]));
+        let image = image::RgbImage::from_pixel(960, 720, lane_grey);
         Arc::new(valet_imaging::encode_jpeg(&image, 85)?)
     };
+    let approaches =
+        CARS.iter().map(|(jpeg, _)| approach(jpeg, lane_grey).map(Arc::new)).collect::<anyhow::Result<Vec<_>>>()?;
     let url = mjpeg_server(Arc::clone(&lanes), Arc::clone(&empty), Duration::from_secs(1) / args.fps.max(1)).await?;
     let data = tempfile::tempdir()?;
     let store = valet_store::Store::open(data.path()).await?;
@@ -227,13 +253,12 @@ async fn from_frames(
     let mut latencies = Vec::with_capacity(args.cars);
     for car in 0..args.cars {
         let camera = camera_name(car / CARS.len());
-        let (jpeg, plate) = CARS[car % CARS.len()];
+        let (_, plate) = CARS[car % CARS.len()];
         let before = barriers.count(&camera);
-        lanes
-            .lock()
-            .unwrap()
-            .showing
-            .insert(camera.clone(), Showing { car: Some(Arc::new(jpeg.to_vec())), first_served: None });
+        lanes.lock().unwrap().showing.insert(
+            camera.clone(),
+            Showing { car: Some(Arc::clone(&approaches[car % CARS.len()])), ..Showing::default() },
+        );
         let commanded = barriers.wait(&camera, before, Duration::from_secs(10)).await;
         let shown = lanes.lock().unwrap().showing.get(&camera).and_then(|lane| lane.first_served);
         let latency = match (shown, commanded) {
@@ -302,9 +327,11 @@ async fn mjpeg_server(lanes: Arc<Mutex<Lanes>>, empty: Arc<Vec<u8>>, every: Dura
                     let jpeg = {
                         let mut lanes = lanes.lock().unwrap();
                         match lanes.showing.get_mut(&name) {
-                            Some(Showing { car: Some(car), first_served }) => {
+                            Some(Showing { car: Some(car), served, first_served }) => {
                                 first_served.get_or_insert_with(Instant::now);
-                                Arc::clone(car)
+                                let frame = Arc::new(car[(*served).min(car.len() - 1)].clone());
+                                *served += 1;
+                                frame
                             }
                             _ => Arc::clone(&empty),
                         }
