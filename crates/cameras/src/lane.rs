@@ -37,6 +37,11 @@ pub const AGREEING_READS: usize = 2;
 /// (a shadow, a glare) is not the car leaving.
 pub const EMPTY_GAP: TimeDelta = TimeDelta::milliseconds(800);
 
+/// A car still undecided this long after its first frame, with a plate seen, is answered with what
+/// it has: it may be waiting at a closed barrier, and a car is never trapped for the reader's sake
+/// (the gate reviews an unsure read). At 10 fps this is ten frames to become sure.
+pub const DECIDE_WITHIN: TimeDelta = TimeDelta::seconds(1);
+
 /// The same plate on the same camera within this long after its passage was last seen is the same
 /// car (waiting at the barrier, backing up, the camera reconnecting): not emitted again.
 pub const COOL_DOWN: TimeDelta = TimeDelta::seconds(60);
@@ -183,7 +188,7 @@ impl LaneTracker {
         active.frames += 1;
         active.last_occupied_at = at;
         let Look::Plate(sighting) = look else {
-            return None;
+            return self.overdue(at);
         };
         if let Some(decided) = &active.decided {
             // A sure read of another plate is the next car, right behind: a new passage.
@@ -199,7 +204,16 @@ impl LaneTracker {
             return self.decide(at, false);
         }
         active.add(sighting);
-        self.decide(at, false)
+        self.decide(at, false).or_else(|| self.overdue(at))
+    }
+
+    /// Answers an undecided car whose plate was seen once it has stood [`DECIDE_WITHIN`].
+    fn overdue(&mut self, at: DateTime<Utc>) -> Option<Passage> {
+        let active = self.active.as_ref()?;
+        if active.decided.is_some() || !active.plate_seen || at - active.first_frame_at < DECIDE_WITHIN {
+            return None;
+        }
+        self.decide(at, true)
     }
 
     /// The camera stops (its pull is dropped): an undecided passage is emitted with what it has.
@@ -382,6 +396,19 @@ mod tests {
         let frames = concat(&[vec!["c", "DM104AX:0.5", "c"], repeat(".", 10)]);
         let gap = EMPTY_GAP.num_milliseconds() as usize / 100;
         assert_eq!(run(&frames), [(2 + gap, "DM104AX".to_owned(), 0.5, 3, 1, "crop DM104AX:0.5".to_owned())]);
+    }
+
+    #[test]
+    fn a_car_that_stays_undecided_is_answered_after_decide_within_and_not_again() {
+        // Two reads that disagree, then the car stands still at the barrier, unread.
+        let frames = concat(&[vec!["DM104AX:0.5", "XX999:0.4"], repeat("c", 30), repeat(".", 10)]);
+        let within = DECIDE_WITHIN.num_milliseconds() as usize / 100;
+        assert_eq!(
+            run(&frames),
+            [(within, "DM104AX".to_owned(), 0.5, within as u32 + 1, 2, "crop DM104AX:0.5".to_owned())]
+        );
+        // No plate ever seen: nothing to answer, however long it stands.
+        assert!(run(&concat(&[repeat("-", 30), repeat(".", 10)])).is_empty());
     }
 
     #[test]
