@@ -274,7 +274,10 @@ async fn from_frames(
         let left_in_view = args.dwell.saturating_sub(shown.map_or(Duration::ZERO, |s| s.elapsed()));
         tokio::time::sleep(left_in_view).await;
         lanes.lock().unwrap().showing.insert(camera.clone(), Showing::default());
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // Longer than the lane tracker's EMPTY_GAP with room to spare: a gate's barrier closes
+        // between two cars. A shorter gap makes the next car, unless read surely at once, part of
+        // the last one's passage (that is the tracker's tailgating rule, not the latency).
+        tokio::time::sleep(valet_cameras::lane::EMPTY_GAP.to_std().unwrap_or_default() * 2).await;
     }
     drop(garage);
     Ok(latencies)
