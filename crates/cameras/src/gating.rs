@@ -42,8 +42,14 @@ pub const SETTLE: TimeDelta = TimeDelta::seconds(10);
 /// keeps it as a car, so it is not read again as a new one when it finally leaves, for this long.
 pub const DECIDED_SETTLE: TimeDelta = TimeDelta::minutes(5);
 
-/// While the lane's car is still and not yet read surely, it is read again at most this often:
-/// the same pixels give the same read, but light and noise change a little.
+/// A car not yet read surely is read at every frame the reader can take while it moves, and for
+/// this long after it stops: the lane tracker answers within `lane::DECIDE_WITHIN` of seeing the
+/// plate, and each read in that window is evidence.
+pub const STILL_EAGER: TimeDelta = TimeDelta::seconds(2);
+
+/// A scene standing still longer than [`STILL_EAGER`] that was never read surely (a car whose
+/// plate cannot be seen, a pedestrian, a cone) is read again at most this often: the same pixels
+/// give the same read, but light and noise change a little.
 pub const STILL_REREAD: TimeDelta = TimeDelta::seconds(1);
 
 /// After a passage is decided, a moving lane is read again at most this often, only to notice a
@@ -157,14 +163,16 @@ impl LaneGate {
         scene
     }
 
-    /// Whether the frame that showed `scene` goes to the plate reader: a car that arrives or
-    /// moves, a car still waiting to be read (now and then), and after the read only a moving lane,
-    /// now and then, in case a second car follows. An empty lane is never read. Counts the read.
+    /// Whether the frame that showed `scene` goes to the plate reader: a car that arrives, moves or
+    /// has just stopped, a car long still and never read surely (now and then), and after the read
+    /// only a moving lane, now and then, in case a second car follows. An empty lane is never read.
+    /// Counts the read.
     pub fn should_read(&mut self, scene: &Scene, lane: LaneState, at: DateTime<Utc>) -> bool {
         let since_read = |interval: TimeDelta| self.last_read.is_none_or(|last| at - last >= interval || at < last);
+        let just_stopped = self.still_since.is_none_or(|since| at - since < STILL_EAGER);
         let read = scene.occupied
             && match lane {
-                LaneState::Empty | LaneState::Undecided => scene.moving || since_read(STILL_REREAD),
+                LaneState::Empty | LaneState::Undecided => scene.moving || just_stopped || since_read(STILL_REREAD),
                 LaneState::Decided => scene.moving && since_read(DECIDED_REREAD),
             };
         if read {
@@ -211,71 +219,37 @@ mod tests {
         }
     }
 
-    /// (lane state, car position per frame, expected reads) — 100 ms between frames.
-    type Row = (LaneState, &'static [Option<u32>], &'static [bool]);
+    /// Rows of (lane state, the car's left edge per frame, which frames are read), 100 ms between
+    /// frames. Positions: `.` no car, else the edge in base 36; reads: `r` read, `-` not.
+    type Row = (LaneState, String, String);
 
     #[test]
     fn frames_are_read_as_the_table_says() {
-        const N: Option<u32> = None;
         let table: &[Row] = &[
-            // A car drives in and stops: read while it moves, then once a second while still.
+            // A car drives in and stops: read at every frame while it moves and for STILL_EAGER
+            // after it stopped (frame 4, at 400 ms), then once a second.
             (
                 LaneState::Undecided,
-                &[
-                    N,
-                    N,
-                    Some(0),
-                    Some(4),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                    Some(8),
-                ],
-                &[false, false, true, true, true, false, false, false, false, false, false, false, false, false, true],
+                format!("..048{}", "8".repeat(35)),
+                format!("--rrr{}{}r{}", "r".repeat(19), "-".repeat(9), "-".repeat(6)),
             ),
             // Decided: a moving lane is looked at twice a second at most, a still car is absorbed.
-            (
-                LaneState::Decided,
-                &[
-                    N,
-                    Some(0),
-                    Some(2),
-                    Some(4),
-                    Some(6),
-                    Some(8),
-                    Some(10),
-                    Some(10),
-                    Some(10),
-                    Some(10),
-                    Some(10),
-                    Some(10),
-                    Some(10),
-                    Some(10),
-                ],
-                &[false, true, false, false, false, false, true, false, false, false, false, false, false, false],
-            ),
+            (LaneState::Decided, format!(".02468a{}", "a".repeat(7)), format!("-r----r{}", "-".repeat(7))),
         ];
         for (state, cars, expected) in table {
             let mut gate = LaneGate::new();
             // The gate's first look at the camera was an empty lane, long before this.
             gate.look(&lane(None, 99, 0), t(-60_000), LaneState::Empty);
-            let reads: Vec<bool> = cars
-                .iter()
+            let reads: String = cars
+                .chars()
                 .enumerate()
                 .map(|(i, car)| {
                     let at = t(i as i64 * 100);
-                    let scene = gate.look(&lane(*car, i as u32, 0), at, *state);
-                    gate.should_read(&scene, *state, at)
+                    let scene = gate.look(&lane(car.to_digit(36), i as u32, 0), at, *state);
+                    if gate.should_read(&scene, *state, at) { 'r' } else { '-' }
                 })
                 .collect();
-            assert_eq!(&reads, expected, "{state:?} {cars:?}");
+            assert_eq!(&reads, expected, "{state:?} {cars}");
         }
     }
 

@@ -37,10 +37,14 @@ pub const AGREEING_READS: usize = 2;
 /// (a shadow, a glare) is not the car leaving.
 pub const EMPTY_GAP: TimeDelta = TimeDelta::milliseconds(800);
 
-/// A car still undecided this long after its first frame, with a plate seen, is answered with what
-/// it has: it may be waiting at a closed barrier, and a car is never trapped for the reader's sake
-/// (the gate reviews an unsure read). At 10 fps this is ten frames to become sure.
-pub const DECIDE_WITHIN: TimeDelta = TimeDelta::seconds(1);
+/// A car still undecided this long after its plate was first seen is answered with what it has:
+/// the gate pools the reads' candidates against who signed up and reviews what stays unsure, so
+/// waiting longer buys little and a driver at a closed barrier notices every tenth of a second.
+/// Counted from the first *sighting*, not the first frame with the car: a car whose plate is not
+/// yet visible (far away, turning in) is not answered from nothing. The lane worker keeps this
+/// deadline with a timer ([`LaneTracker::due`]), so a slow read never holds the barrier past it.
+/// At 10 fps it leaves room for two or three reads.
+pub const DECIDE_WITHIN: TimeDelta = TimeDelta::milliseconds(250);
 
 /// The same plate on the same camera within this long after its passage was last seen is the same
 /// car (waiting at the barrier, backing up, the camera reconnecting): not emitted again.
@@ -112,10 +116,10 @@ pub fn passage_id(camera: &str, key: &str, first_frame_at: DateTime<Utc>) -> Pas
 struct Active {
     first_frame_at: DateTime<Utc>,
     last_occupied_at: DateTime<Utc>,
+    /// The frame in which a plate was first detected, legible or not: [`DECIDE_WITHIN`] runs from it.
+    first_sighting_at: Option<DateTime<Utc>>,
     frames: u32,
     reads: Vec<Vec<Candidate>>,
-    /// A plate was detected in at least one frame, legible or not.
-    plate_seen: bool,
     /// The crop of the most confident read, and that confidence.
     best_crop: Option<(f32, Vec<u8>)>,
     /// The key emitted (or suppressed as a repeat) once the passage was decided.
@@ -127,16 +131,16 @@ impl Active {
         Active {
             first_frame_at: at,
             last_occupied_at: at,
+            first_sighting_at: None,
             frames: 0,
             reads: Vec::new(),
-            plate_seen: false,
             best_crop: None,
             decided: None,
         }
     }
 
-    fn add(&mut self, sighting: Sighting) {
-        self.plate_seen = true;
+    fn add(&mut self, at: DateTime<Utc>, sighting: Sighting) {
+        self.first_sighting_at.get_or_insert(at);
         let best = sighting.best();
         if let Some(crop) = sighting.crop_jpeg
             && self.best_crop.as_ref().is_none_or(|(confidence, _)| best > *confidence)
@@ -182,7 +186,7 @@ impl LaneTracker {
         }
         if !occupied {
             let gone = self.active.as_ref().is_some_and(|a| at - a.last_occupied_at >= EMPTY_GAP);
-            return if gone { self.end(at) } else { None };
+            return if gone { self.end(at) } else { self.overdue(at) };
         }
         let active = self.active.get_or_insert_with(|| Active::new(at));
         active.frames += 1;
@@ -200,17 +204,24 @@ impl LaneTracker {
             self.remember(previous.decided.expect("decided above"), previous.last_occupied_at);
             let next = self.active.as_mut().expect("just replaced");
             next.frames = 1;
-            next.add(sighting);
+            next.add(at, sighting);
             return self.decide(at, false);
         }
-        active.add(sighting);
+        active.add(at, sighting);
         self.decide(at, false).or_else(|| self.overdue(at))
     }
 
-    /// Answers an undecided car whose plate was seen once it has stood [`DECIDE_WITHIN`].
-    fn overdue(&mut self, at: DateTime<Utc>) -> Option<Passage> {
-        let active = self.active.as_ref()?;
-        if active.decided.is_some() || !active.plate_seen || at - active.first_frame_at < DECIDE_WITHIN {
+    /// When the undecided car in the lane must be answered ([`DECIDE_WITHIN`] after its plate was
+    /// first seen); `None` when no answer is owed. The lane worker calls [`LaneTracker::overdue`]
+    /// then, whether or not a frame has come.
+    pub fn due(&self) -> Option<DateTime<Utc>> {
+        let active = self.active.as_ref().filter(|a| a.decided.is_none())?;
+        Some(active.first_sighting_at? + DECIDE_WITHIN)
+    }
+
+    /// Answers an undecided car whose plate was seen [`DECIDE_WITHIN`] ago or more, with what it has.
+    pub fn overdue(&mut self, at: DateTime<Utc>) -> Option<Passage> {
+        if self.due().is_none_or(|due| at < due) {
             return None;
         }
         self.decide(at, true)
@@ -238,7 +249,7 @@ impl LaneTracker {
         let active = self.active.as_mut()?;
         let key = match is_sure(&active.reads) {
             Some(key) => key,
-            None if closing && active.plate_seen => {
+            None if closing && active.first_sighting_at.is_some() => {
                 pool(&active.reads).map(|p| valet_plates::confusion::matching_key(&p.text)).unwrap_or_default()
             }
             None => return None,
@@ -385,24 +396,43 @@ mod tests {
     }
 
     #[test]
-    fn a_car_that_leaves_undecided_is_answered_with_what_it_showed_when_the_lane_empties() {
+    fn an_unsure_car_is_answered_by_agreeing_reads_or_else_at_its_deadline() {
         let frames = concat(&[vec!["c", "DM1O4AX:0.5", "-", "DM104AX:0.55", "XX999:0.3", "c"], repeat(".", 10)]);
         let got = run(&frames);
         // DM1O4AX and DM104AX share a matching key (O/0) but each read's weight is small: two agreeing
         // reads decide it on the fourth frame, with the surer spelling and its crop.
         assert_eq!(got, [(3, "DM104AX".to_owned(), 0.55, 4, 2, "crop DM104AX:0.55".to_owned())]);
 
-        // One unsure read and nothing else: answered after the lane has been empty EMPTY_GAP.
+        // One unsure read and then an empty lane: answered DECIDE_WITHIN after the sighting, not
+        // only once the lane has been empty EMPTY_GAP.
         let frames = concat(&[vec!["c", "DM104AX:0.5", "c"], repeat(".", 10)]);
-        let gap = EMPTY_GAP.num_milliseconds() as usize / 100;
-        assert_eq!(run(&frames), [(2 + gap, "DM104AX".to_owned(), 0.5, 3, 1, "crop DM104AX:0.5".to_owned())]);
+        let due = 1 + (DECIDE_WITHIN.num_milliseconds() as usize).div_ceil(100);
+        assert_eq!(run(&frames), [(due, "DM104AX".to_owned(), 0.5, 3, 1, "crop DM104AX:0.5".to_owned())]);
+    }
+
+    #[test]
+    fn the_deadline_runs_from_the_first_sighting_and_is_owed_only_while_undecided() {
+        let mut tracker = LaneTracker::new("gate-1", None, Direction::Entry);
+        assert_eq!(tracker.due(), None, "an empty lane owes nothing");
+        let (occupied, look) = frame("c");
+        assert!(tracker.observe(t(0), occupied, look).is_none());
+        assert_eq!(tracker.due(), None, "a car whose plate is not seen yet is not answered from nothing");
+        let (occupied, look) = frame("BV31ONP:0.4");
+        assert!(tracker.observe(t(400), occupied, look).is_none());
+        assert_eq!(tracker.due(), Some(t(400) + DECIDE_WITHIN));
+        // The worker's timer fires with no new frame: the car is answered then, once.
+        assert!(tracker.overdue(t(400) + DECIDE_WITHIN - TimeDelta::milliseconds(1)).is_none());
+        let passage = tracker.overdue(t(400) + DECIDE_WITHIN).expect("answered at its deadline");
+        assert_eq!((passage.text.as_str(), passage.reads), ("BV31ONP", 1));
+        assert_eq!(tracker.due(), None);
+        assert!(tracker.overdue(t(5_000)).is_none());
     }
 
     #[test]
     fn a_car_that_stays_undecided_is_answered_after_decide_within_and_not_again() {
         // Two reads that disagree, then the car stands still at the barrier, unread.
         let frames = concat(&[vec!["DM104AX:0.5", "XX999:0.4"], repeat("c", 30), repeat(".", 10)]);
-        let within = DECIDE_WITHIN.num_milliseconds() as usize / 100;
+        let within = (DECIDE_WITHIN.num_milliseconds() as usize).div_ceil(100);
         assert_eq!(
             run(&frames),
             [(within, "DM104AX".to_owned(), 0.5, within as u32 + 1, 2, "crop DM104AX:0.5".to_owned())]

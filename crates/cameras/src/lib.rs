@@ -254,9 +254,10 @@ pub fn pull(
 
 /// The lane worker alone, fed by any source of frames (a pull's, or a benchmark's): takes the
 /// newest frame from `slot`, gates it, reads it on the blocking pool when gating says so, tracks
-/// the car and sends each decided [`Passage`]. Ends when the slot is closed (answering an
-/// undecided car with what it showed) or `passages` is closed. A frame that does not decode is
-/// an error in `health`, never the end of the lane.
+/// the car and sends each decided [`Passage`]. An undecided car is answered at its deadline
+/// ([`lane::LaneTracker::due`]) even while a read is in flight or no frame comes. Ends when the
+/// slot is closed (answering an undecided car with what it showed) or `passages` is closed. A
+/// frame that does not decode is an error in `health`, never the end of the lane.
 pub fn spawn_lane(
     config: &CameraConfig,
     slot: FrameSlot,
@@ -268,12 +269,22 @@ pub fn spawn_lane(
     let options = config.reader_options();
     let mut tracker = lane::LaneTracker::new(config.name.clone(), config.lane.clone(), config.direction);
     tokio::spawn(async move {
+        let emit = |passage: Passage| {
+            health.passage();
+            passages.send(passage)
+        };
         let mut gate = gating::LaneGate::new();
-        while let Some(frame) = slot.take().await {
+        loop {
+            let frame = match until_due(&mut tracker, slot.take(), &emit).await {
+                Some(Some(frame)) => frame,
+                Some(None) => break,
+                None => return,
+            };
             let (state, at, reader) = (tracker.state(), frame.at, reader.clone());
             let job =
                 tokio::task::spawn_blocking(move || look_at(&frame.jpeg, at, gate, state, &reader, &options, &limits));
-            let (returned, looked) = match job.await {
+            let Some(done) = until_due(&mut tracker, job, &emit).await else { return };
+            let (returned, looked) = match done {
                 Ok(done) => done,
                 Err(e) => {
                     // A panic in a decoder or the reader: this frame is lost, the lane goes on.
@@ -294,18 +305,40 @@ pub fn spawn_lane(
             if !matches!(look, lane::Look::Unread) {
                 health.read();
             }
-            if let Some(passage) = tracker.observe(at, occupied, look) {
-                health.passage();
-                if passages.send(passage).await.is_err() {
-                    return;
-                }
+            if let Some(passage) = tracker.observe(at, occupied, look)
+                && emit(passage).await.is_err()
+            {
+                return;
             }
         }
         if let Some(passage) = tracker.finish(Utc::now()) {
-            health.passage();
-            let _ = passages.send(passage).await;
+            let _ = emit(passage).await;
         }
     })
+}
+
+/// Awaits `work`, answering the lane's undecided car if its deadline passes meanwhile. `None`
+/// when the passage could not be sent (the receiver is gone).
+async fn until_due<T, E>(
+    tracker: &mut lane::LaneTracker,
+    work: impl Future<Output = T>,
+    emit: &impl Fn(Passage) -> E,
+) -> Option<T>
+where
+    E: Future<Output = Result<(), tokio::sync::mpsc::error::SendError<Passage>>>,
+{
+    tokio::pin!(work);
+    loop {
+        let wait = tracker.due().map(|due| (due - Utc::now()).to_std().unwrap_or_default());
+        tokio::select! {
+            done = &mut work => return Some(done),
+            () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {
+                if let Some(passage) = tracker.overdue(Utc::now()) {
+                    emit(passage).await.ok()?;
+                }
+            }
+        }
+    }
 }
 
 /// One frame, on the blocking pool: the gate's look, and the reader's when the gate says so.

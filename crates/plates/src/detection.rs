@@ -1,7 +1,8 @@
-//! Stage 1: a frame → plate boxes. [`detect`] resizes the frame so its longer side is the sidecar's
-//! `long_side`, pads it to a multiple of `multiple`, runs the centre-heatmap detector and decodes its
-//! `[1, 5, H/stride, W/stride]` output: local maxima of the heatmap above `score_threshold`, each with
-//! a sub-cell offset and a log box size, then greedy non-maximum suppression.
+//! Stage 1: a frame → plate boxes. [`detect`] shrinks the frame so its longer side is at most the
+//! sidecar's `long_side` (never enlarging it), pads it to a multiple of `multiple`, runs the
+//! centre-heatmap detector and decodes its `[1, 5, H/stride, W/stride]` output: local maxima of the
+//! heatmap above `score_threshold`, each with a sub-cell offset and a log box size, then greedy
+//! non-maximum suppression.
 //!
 //! [`DetectorSpec`] is `models/plate-detector.json`, the contract with training.
 
@@ -98,10 +99,11 @@ pub struct DetectorInput {
     pub frame_height: u32,
 }
 
-/// Resizes (longer side to `long_side`, aspect kept), normalises and zero-pads one frame.
+/// Shrinks (longer side to at most `long_side`, aspect kept; a smaller frame keeps its size: an
+/// upscaled frame costs the detector more and shows it no more), normalises and zero-pads one frame.
 pub fn preprocess(spec: &DetectorSpec, frame: &RgbImage) -> DetectorInput {
     let (fw, fh) = frame.dimensions();
-    let scale = spec.long_side as f32 / fw.max(fh).max(1) as f32;
+    let scale = (spec.long_side as f32 / fw.max(fh).max(1) as f32).min(1.0);
     let (w, h) = (
         ((fw as f32 * scale).round() as u32).clamp(1, spec.long_side),
         ((fh as f32 * scale).round() as u32).clamp(1, spec.long_side),
@@ -222,12 +224,14 @@ mod tests {
     }
 
     #[test]
-    fn the_longer_side_is_resized_to_long_side_and_both_padded_to_the_multiple() {
+    fn a_large_frame_shrinks_to_long_side_a_small_one_is_never_upscaled_and_both_are_padded() {
         let spec = detector_spec();
         let table = [
             ((1280, 720), [1, 3, 288, 512], 0.4),
-            ((300, 5), [1, 3, 32, 512], 512.0 / 300.0),
-            ((1, 1), [1, 3, 512, 512], 512.0),
+            ((512, 384), [1, 3, 384, 512], 1.0),
+            ((480, 360), [1, 3, 384, 480], 1.0),
+            ((300, 5), [1, 3, 32, 320], 1.0),
+            ((1, 1), [1, 3, 32, 32], 1.0),
         ];
         for ((w, h), shape, scale) in table {
             let input = preprocess(&spec, &RgbImage::new(w, h));

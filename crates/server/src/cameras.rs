@@ -69,6 +69,21 @@ impl Puller for ReaderPuller {
     }
 }
 
+/// Why a process running the plate reader without the gate and without `K_SINK` pulls no camera.
+pub const STRANDED: &str = "not pulled here: this process runs the plate reader without the gate and has no K_SINK, \
+                            so a passage's plate read would reach nobody; set K_SINK (Knative's SinkBinding sets it) \
+                            or run the gate function in this process";
+
+/// The puller of such a process: every camera keeps [`STRANDED`] as its problem.
+#[derive(Debug, Clone, Copy)]
+pub struct Stranded;
+
+impl Puller for Stranded {
+    fn start(&self, _: CameraConfig, _: mpsc::Sender<Passage>) -> Result<Box<dyn Pulling>, CameraError> {
+        Err(CameraError::Config(STRANDED.to_owned()))
+    }
+}
+
 /// The cameras this process pulls now, by name: what `GET /v1/cameras` shows their health from.
 #[derive(Clone, Default)]
 pub struct Pulls {
@@ -251,6 +266,20 @@ pub fn config_of(camera: &StoredCamera) -> CameraConfig {
     }
 }
 
+/// A validated camera as the store keeps it, added now `by` an operator (a name, or `cli`).
+pub fn stored_camera(config: &CameraConfig, by: &str) -> StoredCamera {
+    StoredCamera {
+        name: config.name.clone(),
+        url: config.url.clone(),
+        direction: config.direction,
+        lane: config.lane.clone(),
+        region: config.region.clone(),
+        every_ms: i64::try_from(config.every.as_millis()).unwrap_or(i64::MAX),
+        added_at: Utc::now(),
+        added_by: by.to_owned(),
+    }
+}
+
 /// A camera to add: `POST /v1/cameras`'s body and the dashboard's form.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,16 +400,7 @@ pub async fn overview(state: &AppState) -> Result<Vec<CameraView>, ApiError> {
 pub async fn add(state: &AppState, camera: &NewCamera, by: &str) -> Result<CameraView, ApiError> {
     let config = camera.config();
     config.validate().map_err(|e| ApiError::InvalidCamera(e.to_string()))?;
-    let stored = StoredCamera {
-        name: config.name.clone(),
-        url: config.url.clone(),
-        direction: config.direction,
-        lane: config.lane.clone(),
-        region: config.region.clone(),
-        every_ms: i64::try_from(config.every.as_millis()).unwrap_or(i64::MAX),
-        added_at: Utc::now(),
-        added_by: by.to_owned(),
-    };
+    let stored = stored_camera(&config, by);
     match state.store().gate_cameras().add(&stored).await {
         Ok(()) => {}
         Err(e @ StoreError::CameraExists(_)) => return Err(ApiError::CameraExists(e.to_string())),

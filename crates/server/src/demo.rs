@@ -19,8 +19,10 @@ use crate::AppState;
 use crate::api::GateEvent;
 use crate::functions::{self, occupancy, plate_reader, types};
 
-/// The demo's cars: plate and the camera frame that shows it.
-const CARS: [(&str, &[u8]); 6] = [
+/// The demo's cars: plate and the gate camera frame (960×720 JPEG) that shows it. Rendered by
+/// `training/plates/render_gate_frame.py`; the bundled reader reads VL482TG and KR552TE surely
+/// and the others wrongly or unsurely, as real lanes have such cars. Benchmarks drive them too.
+pub const CARS: [(&str, &[u8]); 6] = [
     ("VL482TG", include_bytes!("../demo/gate-VL482TG.jpg")),
     ("KR552TE", include_bytes!("../demo/gate-KR552TE.jpg")),
     ("GT468WS", include_bytes!("../demo/gate-GT468WS.jpg")),

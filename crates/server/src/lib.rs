@@ -215,14 +215,23 @@ pub async fn run(
     if functions.contains(Function::Billing) || functions.contains(Function::Gate) {
         garage::spawn_housekeeping(Arc::clone(&gate), settings.retention_days);
     }
-    let puller = plate_reader
-        .as_ref()
-        .map(|reader| cameras::ReaderPuller { reader: Arc::clone(reader), limits: settings.decode_limits() });
+    let puller: Option<Arc<dyn cameras::Puller>> = match &plate_reader {
+        // A pulled camera's passages start chains here: with neither the gate nor K_SINK they
+        // would be read and dropped, so the cameras show why they are not pulled instead.
+        Some(_) if !functions.contains(Function::Gate) && sink.is_none() => {
+            tracing::warn!("{}", cameras::STRANDED);
+            Some(Arc::new(cameras::Stranded))
+        }
+        Some(reader) => {
+            Some(Arc::new(cameras::ReaderPuller { reader: Arc::clone(reader), limits: settings.decode_limits() }))
+        }
+        None => None,
+    };
     let wiring = Wiring { functions: functions.clone(), plate_reader, sink, mqtt: mqtt.clone() };
     let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
     if let Some(puller) = puller {
         // The pulled gate cameras run where the plate reader runs; each passage is a plate read.
-        cameras::spawn(&state, Arc::new(puller));
+        cameras::spawn(&state, puller);
     }
     if let Some(watch) = layouts {
         watch.spawn(state.clone());

@@ -3,7 +3,8 @@
 //! memory and throughput of the functions as separate processes) in [`functions`], `valet bench
 //! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`], `valet bench
 //! cameras` (how many 10 fps gate cameras one box keeps up with) in [`cameras`], `valet bench
-//! gate-latency` (first frame with a car → barrier command) in [`gate_latency`].
+//! gate-latency` (first frame with a car → barrier command) in [`gate_latency`], `valet bench plates`
+//! (the plate reader beside OpenALPR or any other reader) in [`plates`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
@@ -15,6 +16,7 @@ mod cameras;
 mod functions;
 mod gate_latency;
 mod lot;
+mod plates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +60,9 @@ pub enum BenchCommand {
     Cameras(cameras::CamerasBenchArgs),
     /// First frame with a car (or its passage) → barrier command over MQTT: median and p99.
     GateLatency(gate_latency::GateLatencyArgs),
+    /// The plate reader beside other readers (`--peer`, e.g. OpenALPR) on the same images: top-1,
+    /// found and ms per image, per region.
+    Plates(plates::PlatesBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -68,6 +73,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Adapter(args) => return adapter::run(args),
         BenchCommand::Cameras(args) => return cameras::run(args).await,
         BenchCommand::GateLatency(args) => return gate_latency::run(args).await,
+        BenchCommand::Plates(args) => return plates::run(args),
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;

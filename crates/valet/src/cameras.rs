@@ -10,7 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 use valet_cameras::CameraConfig;
 use valet_garage::Direction;
-use valet_store::{StoreError, StoredCamera};
+use valet_store::StoreError;
 
 use crate::Place;
 
@@ -93,16 +93,7 @@ pub async fn run(cmd: CamerasCommand) -> anyhow::Result<ExitCode> {
                 bail!("camera {:?} not added: {e}", config.name);
             }
             let store = valet_server::garage::open_store(&place.settings()?).await?;
-            let camera = StoredCamera {
-                name: config.name.clone(),
-                url: config.url.clone(),
-                direction: config.direction,
-                lane: config.lane.clone(),
-                region: config.region.clone(),
-                every_ms: i64::try_from(config.every.as_millis()).unwrap_or(i64::MAX),
-                added_at: chrono::Utc::now(),
-                added_by: "cli".to_owned(),
-            };
+            let camera = valet_server::cameras::stored_camera(&config, "cli");
             match store.gate_cameras().add(&camera).await {
                 Ok(()) => {}
                 Err(e @ StoreError::CameraExists(_)) => bail!("{e}"),

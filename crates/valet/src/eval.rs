@@ -12,7 +12,7 @@
 
 mod gate;
 mod lot;
-mod plates;
+pub(crate) mod plates;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

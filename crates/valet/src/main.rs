@@ -10,6 +10,7 @@ mod eval;
 mod lot;
 mod lot_history;
 mod lot_label;
+mod openalpr;
 mod plate;
 mod report;
 mod send;

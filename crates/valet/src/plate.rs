@@ -9,6 +9,7 @@ use valet_imaging::DecodeLimits;
 use valet_plates::{PlateReader, ReaderOptions, Region};
 
 use crate::classify::{decode_file, format_name};
+use crate::openalpr::AlprResults;
 use crate::report;
 
 /// How each plate is read; shared by `valet plate` and `valet eval plates`.
@@ -46,8 +47,12 @@ pub struct PlateArgs {
     #[arg(long, default_value_t = MIN_CONFIDENCE, value_parser = unit_interval)]
     min_confidence: f32,
     /// One JSON object per file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "openalpr")]
     json: bool,
+    /// One JSON object per file as OpenALPR's `alpr -j` writes it (confidences in percent, corners),
+    /// for tools that consume OpenALPR's output.
+    #[arg(long)]
+    openalpr: bool,
 }
 
 /// A sixth of the gate's default review threshold: on the benchmark photos the boxes read below it
@@ -80,8 +85,16 @@ pub fn run(args: PlateArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let format = format_name(decoded.format);
         let t = &reading.timings;
+        if args.openalpr {
+            let ms = t.detect_ms + t.rectify_ms + t.recognize_ms + t.postprocess_ms;
+            let (width, height) = (decoded.source_width, decoded.source_height);
+            let mut results = AlprResults::from_reading(&reading, width, height, ms, usize::from(args.top_n));
+            results.results.retain(|r| r.confidence >= args.min_confidence * 100.0);
+            println!("{}", serde_json::to_string(&results)?);
+            continue;
+        }
+        let format = format_name(decoded.format);
         let read = reading.plates.len();
         let plates: Vec<_> = reading.plates.into_iter().filter(|p| p.confidence >= args.min_confidence).collect();
         let dropped = read - plates.len();

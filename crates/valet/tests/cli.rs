@@ -212,6 +212,42 @@ fn plate_reads_no_plate_in_a_plateless_photo_and_refuses_garbage_with_a_reason()
 }
 
 #[test]
+fn bench_plates_runs_valet_and_a_peer_alike_and_names_a_broken_peer() {
+    // A benchmark folder of its own: the demo's car (plate pasted at 330,385, 300×69) and a photo
+    // with no plate, both labelled.
+    let dir = tempfile::tempdir().unwrap();
+    let eu = dir.path().join("eu");
+    std::fs::create_dir(&eu).unwrap();
+    std::fs::write(eu.join("car.jpg"), include_bytes!("../../server/demo/gate-VL482TG.jpg")).unwrap();
+    write_photo(&eu, "sky.jpg", 640, 480);
+    std::fs::write(eu.join("labels.txt"), "car.jpg\t330\t385\t300\t69\tVL482TG\nsky.jpg\t10\t10\t100\t30\tAB123CD\n")
+        .unwrap();
+
+    // Valet as its own peer, through `valet plate --openalpr`: the same reads, so the same scores.
+    let peer = format!("'{}' plate --openalpr --min-confidence 0 --region {{region}}", env!("CARGO_BIN_EXE_valet"));
+    let out = run(valet().args(["bench", "plates"]).arg(dir.path()).arg("--peer").arg(&peer));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> =
+        stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).filter(|w| w.get(1) == Some(&"eu")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in &rows {
+        // reader, region, images, top-1, found: one of two plates read and found.
+        assert_eq!(&row[2..7], ["2", "50.0", "%", "50.0", "%"], "{stdout}");
+        assert!(row[7].parse::<f64>().unwrap() > 0.0, "{stdout}");
+    }
+    assert!(stdout.contains("valet against peer-1: eu "), "{stdout}");
+
+    // A peer that is not there, or prints too little: its row says why, and the run fails.
+    let out = valet().args(["bench", "plates"]).arg(dir.path()).args(["--peer", "no-such-alpr -j"]).output().unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("peer-1") && stdout.contains("failed") && stdout.contains("no-such-alpr"), "{stdout}");
+    let out = valet().args(["bench", "plates"]).arg(dir.path()).args(["--peer", "echo '{}' #"]).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success() && stdout.contains("1 results for 2 images"), "{stdout}");
+}
+
+#[test]
 fn eval_plates_scores_the_european_benchmark_and_ends_with_json() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/openalpr-benchmarks/endtoend/eu");
     if !dir.is_dir() {

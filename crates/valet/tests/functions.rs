@@ -795,3 +795,30 @@ async fn a_layout_added_while_valet_runs_reaches_every_occupancy_replica_and_the
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plate_reader_with_neither_the_gate_nor_k_sink_pulls_no_camera_and_says_why() {
+    let garage = Garage::sqlite();
+    let data = garage.data("plate-reader");
+    let out = Command::new(env!("CARGO_BIN_EXE_valet"))
+        .args(["cameras", "add", "north-exit", "--url", "http://127.0.0.1:9/mjpeg", "--direction", "exit", "--data"])
+        .arg(&data)
+        .env_remove("VALET_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Its passages would start chains nobody here takes: the camera is not pulled (no frame is
+    // fetched), and the log says so for the process and for the camera.
+    let reader = garage.start("plate-reader", None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = reader.log();
+        if log.contains("gate camera not pulled") {
+            assert!(log.contains("north-exit") && log.contains("set K_SINK"), "{log}");
+            assert!(!log.contains("gate camera pulled"), "{log}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no word on the camera within 20 s:\n{log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -24,15 +24,6 @@ use valet_imaging::DecodeLimits;
 
 use crate::report::median;
 
-/// The demo's cars: plate and the camera frame that shows it (960×720).
-const CARS: [(&str, &[u8]); 6] = [
-    ("VL482TG", include_bytes!("../../../server/demo/gate-VL482TG.jpg")),
-    ("KR552TE", include_bytes!("../../../server/demo/gate-KR552TE.jpg")),
-    ("GT468WS", include_bytes!("../../../server/demo/gate-GT468WS.jpg")),
-    ("BV310NP", include_bytes!("../../../server/demo/gate-BV310NP.jpg")),
-    ("DM104AX", include_bytes!("../../../server/demo/gate-DM104AX.jpg")),
-    ("ZH927LC", include_bytes!("../../../server/demo/gate-ZH927LC.jpg")),
-];
 /// Frames a car is in the picture: 1.5 s at 10 fps, the short end of the 10–30 the issue measured.
 const CAR_FRAMES: usize = 15;
 /// The car moves this many pixels a frame across the lane.
@@ -273,7 +264,7 @@ fn render_cycles(cycle_frames: usize, reader: &valet_plates::PlateReader) -> any
         .collect::<anyhow::Result<_>>()?;
     let mut cycles = Vec::new();
     let mut cars: Vec<(String, RgbImage)> = Vec::new();
-    for (plate, jpeg) in CARS {
+    for (plate, jpeg) in valet_server::demo::CARS {
         cars.push((plate.to_owned(), valet_imaging::decode(jpeg, &limits)?.image));
     }
     cars.extend(benchmark_cars(BENCHMARK_CARS));

@@ -25,17 +25,9 @@ use tokio::sync::mpsc;
 use valet_cameras::{CameraConfig, CameraError, Health, Passage, PassageId};
 use valet_garage::{Candidate, Direction};
 use valet_server::cameras::{Puller, Pulling};
+use valet_server::demo::CARS;
 
 use crate::report::median;
-
-const CARS: [(&[u8], &str); 6] = [
-    (include_bytes!("../../../server/demo/gate-VL482TG.jpg"), "VL482TG"),
-    (include_bytes!("../../../server/demo/gate-BV310NP.jpg"), "BV310NP"),
-    (include_bytes!("../../../server/demo/gate-DM104AX.jpg"), "DM104AX"),
-    (include_bytes!("../../../server/demo/gate-GT468WS.jpg"), "GT468WS"),
-    (include_bytes!("../../../server/demo/gate-KR552TE.jpg"), "KR552TE"),
-    (include_bytes!("../../../server/demo/gate-ZH927LC.jpg"), "ZH927LC"),
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Start {
@@ -224,7 +216,7 @@ async fn from_frames(
         Arc::new(valet_imaging::encode_jpeg(&image, 85)?)
     };
     let approaches =
-        CARS.iter().map(|(jpeg, _)| approach(jpeg, lane_grey).map(Arc::new)).collect::<anyhow::Result<Vec<_>>>()?;
+        CARS.iter().map(|(_, jpeg)| approach(jpeg, lane_grey).map(Arc::new)).collect::<anyhow::Result<Vec<_>>>()?;
     let url = mjpeg_server(Arc::clone(&lanes), Arc::clone(&empty), Duration::from_secs(1) / args.fps.max(1)).await?;
     let data = tempfile::tempdir()?;
     let store = valet_store::Store::open(data.path()).await?;
@@ -253,7 +245,7 @@ async fn from_frames(
     let mut latencies = Vec::with_capacity(args.cars);
     for car in 0..args.cars {
         let camera = camera_name(car / CARS.len());
-        let (_, plate) = CARS[car % CARS.len()];
+        let (plate, _) = CARS[car % CARS.len()];
         let before = barriers.count(&camera);
         lanes.lock().unwrap().showing.insert(
             camera.clone(),

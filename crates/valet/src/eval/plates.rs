@@ -45,19 +45,19 @@ pub struct PlatesArgs {
 
 /// One benchmark image and the plates labelled in it.
 #[derive(Debug)]
-pub(super) struct Sample {
+pub(crate) struct Sample {
     /// Path relative to DIR, `/`-separated: what `--only` lists and failures name.
-    pub(super) name: String,
-    pub(super) path: PathBuf,
-    pub(super) plates: Vec<LabelledPlate>,
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) plates: Vec<LabelledPlate>,
 }
 
 /// A region folder's samples and results.
 #[derive(Debug, Default)]
-pub(super) struct Set {
-    pub(super) name: String,
+pub(crate) struct Set {
+    pub(crate) name: String,
     region: Region,
-    pub(super) samples: Vec<Sample>,
+    pub(crate) samples: Vec<Sample>,
     tally: Tally,
     images: usize,
     total_ms: f64,
@@ -252,7 +252,7 @@ fn print_report(args: &PlatesArgs, sets: &[Set], failures: &[Failure], unreadabl
 }
 
 /// The region folders below `dir` (`us/`, `eu/`, `br/`), or `dir` itself as the only one.
-pub(super) fn region_sets(dir: &Path, region: Option<Region>) -> anyhow::Result<Vec<Set>> {
+pub(crate) fn region_sets(dir: &Path, region: Option<Region>) -> anyhow::Result<Vec<Set>> {
     if !dir.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
@@ -303,7 +303,7 @@ fn samples(folder: &Path, prefix: &str) -> anyhow::Result<Vec<Sample>> {
 }
 
 /// The `--only` list: one path per line; blank lines and `#` comments are skipped.
-pub(super) fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the --only list {}", path.display()))?;
     Ok(text
         .lines()
@@ -314,7 +314,7 @@ pub(super) fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
 
 /// Whether a list entry names the image at `name` (relative to DIR): the same path, a longer path
 /// ending in it (the list was written for DIR's parent), or a bare file name equal to its own.
-pub(super) fn selects(entry: &str, name: &str) -> bool {
+pub(crate) fn selects(entry: &str, name: &str) -> bool {
     let file_name = name.rsplit('/').next().unwrap_or(name);
     entry == name || entry.ends_with(&format!("/{name}")) || (!entry.contains('/') && entry == file_name)
 }
