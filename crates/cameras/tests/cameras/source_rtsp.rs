@@ -1,6 +1,7 @@
 //! RTSP cameras through ffmpeg: frames from a real RTSP server (GStreamer's, from Debian's
-//! packages, serving H.264 that ffmpeg made from the demo photos), a URL nobody serves, ffmpeg
-//! missing, and no ffmpeg left running once the camera stops.
+//! packages, serving H.264 that ffmpeg made from the demo photos), cars through a pulled RTSP
+//! camera as passages, a URL nobody serves, ffmpeg missing, and no ffmpeg left running once the
+//! camera stops.
 //!
 //! Tests that need ffmpeg, GStreamer's RTSP server or `pgrep` say so and skip without them.
 
@@ -57,7 +58,13 @@ fn server_script() -> PathBuf {
 
 /// 30 frames (the demo photos, five times over) encoded by ffmpeg as a 10 fps H.264 MP4.
 fn h264_of_demo_photos(dir: &Path) -> Result<PathBuf, String> {
-    for (i, jpeg) in DEMO_JPEGS.iter().cycle().take(30).enumerate() {
+    let frames: Vec<&[u8]> = DEMO_JPEGS.iter().copied().cycle().take(30).collect();
+    h264_of(dir, &frames)
+}
+
+/// `frames` (JPEGs of one size) encoded by ffmpeg as a 10 fps H.264 MP4 in `dir`.
+fn h264_of(dir: &Path, frames: &[&[u8]]) -> Result<PathBuf, String> {
+    for (i, jpeg) in frames.iter().enumerate() {
         std::fs::write(dir.join(format!("frame{i:03}.jpg")), jpeg).map_err(|e| e.to_string())?;
     }
     let video = dir.join("lane.mp4");
@@ -118,6 +125,74 @@ async fn frames_come_from_a_real_rtsp_server_as_jpegs() {
     assert!(health.last_error.as_deref().unwrap().contains("ffmpeg ended"), "{health:#?}");
     let frames = health.frames;
     source.wait_for(WAIT, "frames after reconnecting", |h| h.frames > frames + 3).await;
+}
+
+/// The whole camera over RTSP: an empty lane, two cars driving through it one after the other, an
+/// empty lane again; then the file ends, the server ends the stream, and the camera reconnects to
+/// the same cars from the start. Exactly one passage per car, with its plate and a crop; the replay
+/// after the reconnect is the same cars within the cool-down and adds none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cars_through_a_pulled_rtsp_camera_are_one_passage_each_even_across_a_reconnect() {
+    if !have_ffmpeg() || !have_rtsp_server() {
+        return;
+    }
+    let cars = [("VL482TG", DEMO_JPEGS[4]), ("KR552TE", DEMO_JPEGS[3])];
+    let lanes: Vec<Vec<u8>> = (0..4).map(|seed| empty_lane(seed)).collect();
+    let mut frames: Vec<&[u8]> = Vec::new();
+    for (i, (_, car)) in cars.iter().enumerate() {
+        frames.extend(lanes.iter().cycle().skip(i).take(12).map(Vec::as_slice));
+        frames.extend(std::iter::repeat_n(*car, 15));
+    }
+    frames.extend(lanes.iter().cycle().take(12).map(Vec::as_slice));
+    let dir = tempfile::tempdir().unwrap();
+    let video = match h264_of(dir.path(), &frames) {
+        Ok(video) => video,
+        Err(why) => return eprintln!("SKIP: this ffmpeg cannot encode H.264 with libx264: {why}"),
+    };
+    let (_server, port) = rtsp_server(&video).await;
+
+    let reader = std::sync::Arc::new(valet_plates::PlateReader::bundled().unwrap());
+    let (sender, mut passages) = tokio::sync::mpsc::channel(16);
+    let camera =
+        valet_cameras::pull(config(&format!("rtsp://127.0.0.1:{port}/lane")), reader, Default::default(), sender)
+            .unwrap();
+    // The stream runs 6.6 s; wait for it to end, the reconnect, and both cars of the replay.
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    let mut replay_from = None;
+    loop {
+        let health = camera.health();
+        if health.reconnects > 0 && replay_from.is_none() {
+            replay_from = Some(health.frames);
+        }
+        if replay_from.is_some_and(|from| health.frames >= from + 58) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the stream did not end and come back: {health:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut got = Vec::new();
+    while let Ok(passage) = passages.try_recv() {
+        got.push(passage);
+    }
+    let plates: Vec<&str> = got.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(plates, ["VL482TG", "KR552TE"], "{:#?}", camera.health());
+    assert_ne!(got[0].id, got[1].id);
+    for passage in &got {
+        assert!(passage.crop_jpeg.as_ref().is_some_and(|c| c.starts_with(&[0xFF, 0xD8])), "{passage:?}");
+        assert!(passage.reads >= 1 && passage.frames >= 1, "{passage:?}");
+    }
+    let health = camera.health();
+    assert_eq!(health.passages, 2, "{health:#?}");
+    assert!(health.frames_read < health.frames / 2, "gating should leave the empty lane unread: {health:#?}");
+}
+
+/// A 960×720 empty lane: tarmac grey with a little noise.
+fn empty_lane(seed: u32) -> Vec<u8> {
+    let lane = image::RgbImage::from_fn(960, 720, |x, y| {
+        let noise = ((x * 7 + y * 13 + seed * 31) % 7) as u8;
+        image::Rgb([88 + noise, 90 + noise, 94 + noise])
+    });
+    valet_imaging::encode_jpeg(&lane, 85).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
