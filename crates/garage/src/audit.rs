@@ -9,7 +9,7 @@ use crate::charge::IdempotencyKey;
 use crate::id::{PermitId, SessionId};
 use crate::money::Money;
 use crate::plate::Plate;
-use crate::read::CameraId;
+use crate::read::{CameraId, Direction};
 use crate::session::ReviewDecision;
 use crate::tariff::TariffSpec;
 
@@ -105,6 +105,16 @@ pub enum AuditAction {
         frame: String,
         free: u32,
         occupied: u32,
+    },
+    /// A gate camera Valet pulls was added: its URL with any password as `***`.
+    GateCameraAdded {
+        camera: String,
+        url: String,
+        direction: Direction,
+    },
+    /// A pulled gate camera was removed: its pulls stop.
+    GateCameraRemoved {
+        camera: String,
     },
     /// A bay camera's occupancy adapter changed: `version` made active (by hand, or by a fit that
     /// beat the universal model), or with `None` the camera went back to the universal model.

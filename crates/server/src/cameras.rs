@@ -23,8 +23,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use valet_cameras::{CameraConfig, CameraError, Health, Passage};
-use valet_garage::Direction;
-use valet_store::{GateCameras, StoreError, StoredCamera};
+use valet_garage::{AuditAction, AuditEvent, Direction, OperatorId, Reason};
+use valet_store::{GarageStore, GateCameras, StoreError, StoredCamera};
 
 use crate::AppState;
 use crate::api::{MAX_CANDIDATES, PlateReadEvent};
@@ -267,7 +267,7 @@ pub fn config_of(camera: &StoredCamera) -> CameraConfig {
 }
 
 /// A validated camera as the store keeps it, added now `by` an operator (a name, or `cli`).
-pub fn stored_camera(config: &CameraConfig, by: &str) -> StoredCamera {
+fn stored_camera(config: &CameraConfig, by: &str) -> StoredCamera {
     StoredCamera {
         name: config.name.clone(),
         url: config.url.clone(),
@@ -278,6 +278,48 @@ pub fn stored_camera(config: &CameraConfig, by: &str) -> StoredCamera {
         added_at: Utc::now(),
         added_by: by.to_owned(),
     }
+}
+
+/// Saves a validated camera and audits who added it: what `POST /v1/cameras`, the dashboard and
+/// `valet cameras add` share. A name taken is [`StoreError::CameraExists`], with nothing audited.
+pub async fn save_audited(
+    cameras: &GateCameras,
+    garage: &GarageStore,
+    config: &CameraConfig,
+    by: &str,
+) -> Result<StoredCamera, StoreError> {
+    let stored = stored_camera(config, by);
+    cameras.add(&stored).await?;
+    let what = AuditAction::GateCameraAdded {
+        camera: stored.name.clone(),
+        url: config.redacted_url(),
+        direction: stored.direction,
+    };
+    audit(garage, by, what, "a gate camera for Valet to pull").await?;
+    tracing::info!(camera = %stored.name, url = %config.redacted_url(), by, "gate camera added");
+    Ok(stored)
+}
+
+/// Removes a pulled camera and audits it; `false` (nothing audited) when there was none.
+pub async fn remove_audited(
+    cameras: &GateCameras,
+    garage: &GarageStore,
+    name: &str,
+    by: &str,
+) -> Result<bool, StoreError> {
+    if !cameras.remove(name).await? {
+        return Ok(false);
+    }
+    let what = AuditAction::GateCameraRemoved { camera: name.to_owned() };
+    audit(garage, by, what, "a pulled gate camera taken out of service").await?;
+    tracing::info!(camera = %name, by, "gate camera removed");
+    Ok(true)
+}
+
+async fn audit(garage: &GarageStore, by: &str, what: AuditAction, why: &str) -> Result<(), StoreError> {
+    let why = Reason::parse(why).expect("a fixed reason is not blank");
+    garage.append_audit_event(&AuditEvent { who: OperatorId(by.to_owned()), what, why, at: Utc::now() }).await?;
+    Ok(())
 }
 
 /// A camera to add: `POST /v1/cameras`'s body and the dashboard's form.
@@ -400,21 +442,18 @@ pub async fn overview(state: &AppState) -> Result<Vec<CameraView>, ApiError> {
 pub async fn add(state: &AppState, camera: &NewCamera, by: &str) -> Result<CameraView, ApiError> {
     let config = camera.config();
     config.validate().map_err(|e| ApiError::InvalidCamera(e.to_string()))?;
-    let stored = stored_camera(&config, by);
-    match state.store().gate_cameras().add(&stored).await {
-        Ok(()) => {}
+    let stored = match save_audited(&state.store().gate_cameras(), state.gate().store(), &config, by).await {
+        Ok(stored) => stored,
         Err(e @ StoreError::CameraExists(_)) => return Err(ApiError::CameraExists(e.to_string())),
         Err(e) => return Err(e.into()),
-    }
-    tracing::info!(camera = %stored.name, url = %config.redacted_url(), by, "gate camera added");
+    };
     Ok(pulled_view(state, &stored))
 }
 
 /// Removes a pulled camera; its pulls stop within [`WATCH_EVERY`].
 pub async fn remove(state: &AppState, name: &str, by: &str) -> Result<(), ApiError> {
     let cameras = state.store().gate_cameras();
-    if cameras.remove(name).await? {
-        tracing::info!(camera = %name, by, "gate camera removed");
+    if remove_audited(&cameras, state.gate().store(), name, by).await? {
         return Ok(());
     }
     let known: Vec<String> = cameras.list().await?.into_iter().map(|c| c.name).collect();

@@ -112,6 +112,12 @@ const INBOX_KEEPS: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// The configured key, or the one in `DATA_DIR/plate.key`, made on first start. Losing it makes
 /// every stored plate unmatchable, so it is never regenerated over an existing file.
+/// The garage's records (drivers, sessions, the audit log) in `store`, under this garage's plate
+/// key: for commands that record what an operator did without running the gate.
+pub fn garage_store(settings: &Settings, store: &Store) -> anyhow::Result<valet_store::GarageStore> {
+    Ok(store.garage(plate_key(settings)?))
+}
+
 fn plate_key(settings: &Settings) -> anyhow::Result<PlateKey> {
     let hex_key = match &settings.plate_key {
         Some(secret) => secret.expose().trim().to_owned(),

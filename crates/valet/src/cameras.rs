@@ -92,10 +92,11 @@ pub async fn run(cmd: CamerasCommand) -> anyhow::Result<ExitCode> {
             if let Err(e) = config.validate() {
                 bail!("camera {:?} not added: {e}", config.name);
             }
-            let store = valet_server::garage::open_store(&place.settings()?).await?;
-            let camera = valet_server::cameras::stored_camera(&config, "cli");
-            match store.gate_cameras().add(&camera).await {
-                Ok(()) => {}
+            let settings = place.settings()?;
+            let store = valet_server::garage::open_store(&settings).await?;
+            let garage = valet_server::garage::garage_store(&settings, &store)?;
+            match valet_server::cameras::save_audited(&store.gate_cameras(), &garage, &config, "cli").await {
+                Ok(_) => {}
                 Err(e @ StoreError::CameraExists(_)) => bail!("{e}"),
                 Err(e) => return Err(e.into()),
             }
@@ -151,8 +152,10 @@ pub async fn run(cmd: CamerasCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CamerasCommand::Remove { name, place } => {
-            let store = valet_server::garage::open_store(&place.settings()?).await?;
-            if store.gate_cameras().remove(&name).await? {
+            let settings = place.settings()?;
+            let store = valet_server::garage::open_store(&settings).await?;
+            let garage = valet_server::garage::garage_store(&settings, &store)?;
+            if valet_server::cameras::remove_audited(&store.gate_cameras(), &garage, &name, "cli").await? {
                 println!("removed camera {name}; running plate readers stop pulling it within seconds");
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -869,4 +869,24 @@ fn cameras_are_added_listed_redacted_and_removed_in_the_database() {
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("south-entry"));
     let listed = stdout(run(valet().args(["cameras", "list", "--data"]).arg(&data)));
     assert!(listed.starts_with("south-entry") && !listed.contains("north-exit"), "{listed}");
+
+    // Each change is in the audit log, by `cli`, the password redacted; the refusals are not.
+    let key = std::fs::read_to_string(data.join("plate.key")).unwrap();
+    let key = valet_store::PlateKey::new(&hex::decode(key.trim()).unwrap()).unwrap();
+    let events = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = valet_store::Store::open(&data).await.unwrap();
+        store.garage(key).audit_events(chrono::DateTime::UNIX_EPOCH).await.unwrap()
+    });
+    let changes: Vec<String> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.who.0, "cli");
+            serde_json::to_string(&e.what).unwrap()
+        })
+        .collect();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(changes[0].contains("gate_camera_added") && changes[0].contains("admin:***@10.0.0.7"), "{changes:?}");
+    assert!(changes[1].contains("gate_camera_added") && changes[1].contains("south-entry"), "{changes:?}");
+    assert!(changes[2].contains("gate_camera_removed") && changes[2].contains("north-exit"), "{changes:?}");
+    assert!(!changes.concat().contains("hunter2"));
 }

@@ -137,7 +137,7 @@ async fn cars_through_a_pulled_rtsp_camera_are_one_passage_each_even_across_a_re
         return;
     }
     let cars = [("VL482TG", DEMO_JPEGS[4]), ("KR552TE", DEMO_JPEGS[3])];
-    let lanes: Vec<Vec<u8>> = (0..4).map(|seed| empty_lane(seed)).collect();
+    let lanes: Vec<Vec<u8>> = (0..4).map(empty_lane).collect();
     let mut frames: Vec<&[u8]> = Vec::new();
     for (i, (_, car)) in cars.iter().enumerate() {
         frames.extend(lanes.iter().cycle().skip(i).take(12).map(Vec::as_slice));

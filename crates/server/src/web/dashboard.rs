@@ -409,6 +409,10 @@ fn action(what: &valet_garage::AuditAction) -> String {
         A::OccupancyAdapter { lot, camera, version: Some(version) } => {
             format!("made adapter version {version} active for camera {camera} in lot {lot}")
         }
+        A::GateCameraAdded { camera, url, direction: way } => {
+            format!("added the {} camera {camera} ({url})", direction(*way))
+        }
+        A::GateCameraRemoved { camera } => format!("removed the gate camera {camera}"),
         A::OccupancyAdapter { lot, camera, version: None } => {
             format!("put camera {camera} of lot {lot} back on the universal occupancy model")
         }

@@ -290,6 +290,18 @@ async fn cameras_are_added_listed_redacted_and_removed_over_the_api() {
     let (status, missing) = app.call(app.json("DELETE", "/v1/cameras/north-exit", &admin, Value::Null)).await;
     assert_eq!((status, missing["error"].as_str()), (404, Some("not_found")), "{missing}");
     assert!(app.store.gate_cameras().list().await.unwrap().is_empty());
+
+    // The audit log has the add (the password redacted) and the one removal: not the refused adds
+    // nor the second, missing removal.
+    let (status, audit) = app.call(app.json("GET", "/v1/audit", &admin, Value::Null)).await;
+    assert_eq!(status, 200, "{audit}");
+    let cameras: Vec<&Value> =
+        audit.as_array().unwrap().iter().filter(|e| e["what"].to_string().contains("gate_camera")).collect();
+    assert_eq!(cameras.len(), 2, "{audit}");
+    assert_eq!(cameras[0]["what"]["gate_camera_added"]["camera"], "north-exit", "{audit}");
+    assert_eq!(cameras[0]["what"]["gate_camera_added"]["url"], "rtsp://admin:***@10.0.0.7/stream1");
+    assert_eq!(cameras[1]["what"]["gate_camera_removed"]["camera"], "north-exit", "{audit}");
+    assert!(!audit.to_string().contains("hunter2"), "{audit}");
 }
 
 /// A loopback MJPEG camera: `frames` served in order, each `every` apart, then the last again
