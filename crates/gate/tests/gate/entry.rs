@@ -10,7 +10,30 @@ on_both_databases!(
     an_unknown_plate_opens_an_unregistered_session_with_a_link_token,
     a_registered_driver_entering_opens_a_session_they_will_pay_for,
     the_same_car_read_twice_at_the_entry_opens_one_session,
+    the_same_car_read_by_two_replicas_at_once_opens_one_session,
 );
+
+/// Two replicas pulling one camera send the same car at the same instant under two event ids
+/// (the minute turned between their first frames): entries race in one gate service, and the
+/// second waits for the first and is answered with its session.
+async fn the_same_car_read_by_two_replicas_at_once_opens_one_session(db: TestStore) {
+    let (gate, _clock) = gate(&db.store);
+    let gate = std::sync::Arc::new(gate);
+    for round in 0..20u32 {
+        let text = format!("RACE{round:03}");
+        let racers: Vec<_> = ["", " "]
+            .into_iter()
+            .map(|gap| {
+                let (gate, spelled) = (std::sync::Arc::clone(&gate), text.replacen("E", &format!("E{gap}"), 1));
+                tokio::spawn(async move { gate.handle_entry(&read(&spelled, Direction::Entry, at(9, 0))).await })
+            })
+            .collect();
+        for racer in racers {
+            racer.await.unwrap().unwrap();
+        }
+        assert_eq!(db.store.open_sessions_by_plate(&plate(&text)).await.unwrap().len(), 1, "round {round}");
+    }
+}
 
 async fn the_same_car_read_twice_at_the_entry_opens_one_session(db: TestStore) {
     let (gate, _clock) = gate(&db.store);

@@ -239,6 +239,48 @@ async fn ten_cars_make_ten_sessions_and_a_passage_delivered_twice_makes_one() {
     assert!(lanes.iter().any(|l| l.camera.0 == "lane-in" && l.direction == Direction::Entry), "{lanes:?}");
 }
 
+/// Two replicas pulling one camera derive the same passage id for a car, unless the minute turns
+/// between the first frames each saw: then the same car arrives under two ids. The gate still
+/// makes one session of it at the entry and one charge at the exit.
+#[tokio::test]
+async fn one_car_reported_under_two_passage_ids_is_one_session_and_one_charge() {
+    let app = spawn_app().await;
+    let puller = Arc::new(StandIn::default());
+    valet_server::cameras::spawn(&app.state, Arc::new(Shared(Arc::clone(&puller))));
+    app.store.gate_cameras().add(&stored("lane-in", "http://127.0.0.1:9/in", Direction::Entry)).await.unwrap();
+    app.store.gate_cameras().add(&stored("lane-out", "http://127.0.0.1:9/out", Direction::Exit)).await.unwrap();
+    assert!(eventually(Duration::from_secs(6), || puller.started_names().len() == 2).await);
+    let body = json!({ "plates": ["KR552TE"], "payment_method": "pm_card_visa" });
+    let (status, signed) = app.call(app.json("POST", "/v1/drivers", "", body)).await;
+    assert_eq!(status, 201, "{signed}");
+    let token = signed["token"].as_str().unwrap().to_owned();
+
+    let entries = puller.sender("lane-in");
+    entries.send(passage("lane-in", 1, "KR552TE")).await.unwrap();
+    entries.send(passage("lane-in", 2, "KR552TE")).await.unwrap();
+    assert_eq!(wait_for_sessions(&app, 1).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(open_sessions(&app).await.len(), 1, "the second id opened a second stay");
+
+    let exits = puller.sender("lane-out");
+    for id in [3, 4] {
+        let mut exit = passage("lane-out", id, "KR552TE");
+        exit.direction = Direction::Exit;
+        exits.send(exit).await.unwrap();
+    }
+    let start = Instant::now();
+    while !open_sessions(&app).await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the car's stay did not close");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, stays) = app.call(app.json("GET", "/v1/me/sessions", &token, Value::Null)).await;
+    assert_eq!(stays.as_array().unwrap().len(), 1, "{stays}");
+    assert_eq!(stays[0]["state"], "paid", "{stays}");
+    let (_, receipts) = app.call(app.json("GET", "/v1/me/receipts", &token, Value::Null)).await;
+    assert_eq!(receipts.as_array().unwrap().len(), 1, "charged once: {receipts}");
+}
+
 /// Needs the real `valet-cameras` (its validation and redaction).
 #[tokio::test]
 async fn cameras_are_added_listed_redacted_and_removed_over_the_api() {
