@@ -408,6 +408,20 @@ fn check_service(doc: &Doc, docs: &[Doc], out: &mut Vec<String>) {
     {
         out.push(format!("{at}: min-scale {min} > max-scale {max}"));
     }
+    let port = spec["containers"][0]["ports"][0]["containerPort"].as_i64().map(|p| p.to_string());
+    let scrape = |k: &str| annotations[format!("prometheus.io/{k}")].as_str().map(str::to_owned);
+    if scrape("scrape").as_deref() != Some("true")
+        || scrape("path").as_deref() != Some("/metrics")
+        || scrape("port") != port
+    {
+        out.push(format!(
+            "{at}: Prometheus would not scrape it: want prometheus.io/scrape \"true\", path /metrics and the \
+             container's port, got {:?} {:?} {:?}",
+            scrape("scrape"),
+            scrape("path"),
+            scrape("port")
+        ));
+    }
     let roles = service_roles(doc);
     if roles.is_empty() {
         out.push(format!("{at}: no VALET_FUNCTIONS env var: the Service would run every role"));
@@ -805,6 +819,11 @@ metadata:
   namespace: valet
 spec:
   template:
+    metadata:
+      annotations:
+        prometheus.io/scrape: "true"
+        prometheus.io/port: "8080"
+        prometheus.io/path: /metrics
     spec:
       timeoutSeconds: TIMEOUT
       containers:
@@ -858,6 +877,19 @@ fn the_negative_test_template_is_itself_valid() {
     if let Some(schemas) = schemas() {
         let doc = &parse_docs(&ok, "test").unwrap()[0];
         assert_eq!(schemas.problems(doc), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn rejects_a_service_prometheus_would_not_scrape() {
+    for (from, to) in [
+        ("        prometheus.io/scrape: \"true\"\n", ""),
+        ("prometheus.io/path: /metrics", "prometheus.io/path: /stats"),
+        ("prometheus.io/port: \"8080\"", "prometheus.io/port: \"9090\""),
+    ] {
+        let yaml = query_service("30", ONE_PORT, "");
+        assert!(yaml.contains(from), "{from}");
+        assert_has(&rule_problems_with_query(&yaml.replace(from, to)), "Prometheus would not scrape it");
     }
 }
 

@@ -221,6 +221,7 @@ pub fn spawn(state: &AppState, puller: Arc<dyn Puller>) {
 async fn deliver(state: AppState, mut passages: mpsc::Receiver<Passage>) {
     while let Some(passage) = passages.recv().await {
         let state = state.clone();
+        state.metrics().plate_read(&passage.camera);
         tokio::spawn(async move {
             let event = passage_event(&passage);
             let id = event.id.clone();

@@ -19,6 +19,7 @@ pub mod functions;
 pub mod garage;
 pub mod layouts;
 pub mod lots;
+pub mod metrics;
 pub mod mqtt;
 mod routes;
 mod serve;
@@ -58,6 +59,8 @@ struct Inner {
     calibration: calibration::Calibration,
     /// The gate cameras this process pulls (where it runs the plate reader).
     pulls: cameras::Pulls,
+    /// What `GET /metrics` reports of what happened here.
+    metrics: metrics::Metrics,
     limits: DecodeLimits,
     max_body_bytes: u64,
     body_timeout: Duration,
@@ -94,6 +97,7 @@ impl AppState {
                 classifier,
                 calibration: calibration::Calibration::default(),
                 pulls: cameras::Pulls::default(),
+                metrics: metrics::Metrics::default(),
                 limits: settings.decode_limits(),
                 max_body_bytes: settings.max_body_bytes,
                 body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -151,6 +155,10 @@ impl AppState {
     }
 
     /// The gate cameras this process pulls, with their health.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
     pub fn pulls(&self) -> &cameras::Pulls {
         &self.inner.pulls
     }

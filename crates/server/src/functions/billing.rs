@@ -17,6 +17,7 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<Option<Cloud
     // A free stay, a pay-by-plate stay or one settled already: nothing to charge.
     let Some(request) = closed.charge_request else { return Ok(None) };
     let settled = state.gate().settle_charge(&request).await?;
+    state.metrics().charge_settled(crate::metrics::charge_outcome(settled.charge.state()));
     let ty = match settled.charge.state() {
         ChargeState::Succeeded { .. } => types::CHARGE_SUCCEEDED,
         ChargeState::Failed { .. } => types::CHARGE_FAILED,

@@ -82,6 +82,7 @@ async fn decide(state: &AppState, event: &CloudEvent) -> Result<Option<CloudEven
         }
     };
     command_barrier(state, &read.camera.0, &answer, &event.id);
+    state.metrics().gate_decided(read.direction, &answer.outcome);
     if let Some(jpeg) =
         crop.and_then(|b64| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok())
     {

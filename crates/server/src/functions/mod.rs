@@ -234,7 +234,10 @@ pub async fn run(state: &AppState, event: CloudEvent) -> Result<Chain, ApiError>
     while let Some(event) = next.take() {
         match Function::consumer_of(&event.ty).filter(|f| state.functions().contains(*f)) {
             Some(function) => {
-                let caused = handle(state, function, &event).await?;
+                let started = std::time::Instant::now();
+                let caused = handle(state, function, &event).await;
+                state.metrics().handled(function, started.elapsed(), caused.is_ok());
+                let caused = caused?;
                 if let Some(caused) = &caused {
                     tracing::debug!(from = %event.ty, to = %caused.ty, id = %caused.id, "event caused");
                     chain.trail.push(caused.clone());

@@ -62,6 +62,7 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<CloudEvent, 
         },
     };
     tracing::info!(event = %event.id, camera = %read.camera, text = %read.text, confidence = read.confidence, "plate read");
+    state.metrics().plate_read(&read.camera);
     Ok(event.caused(&Function::PlateReader.source(), types::PLATE_READ, &read))
 }
 

@@ -31,7 +31,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/openapi.json", get(openapi::serve));
+        .route("/openapi.json", get(openapi::serve))
+        .route("/metrics", get(health::metrics));
     if functions.contains(Function::Ingest) {
         app = app
             .route("/v1/gates/{camera}/frames", post(ingest::post_gate_frame).layer(body_limit))

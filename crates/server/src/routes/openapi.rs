@@ -47,6 +47,15 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/readyz", Anyone, "Readiness: the database answers.", None, (200, "`{\"status\":\"ready\"}`")),
     op("get", "/openapi.json", Anyone, "This document.", None, (200, "OpenAPI 3.1")),
     op(
+        "get",
+        "/metrics",
+        Anyone,
+        "Prometheus metrics of this process: gate decisions, charges, plate reads, function handling times, camera \
+         health, lot spaces, review queue, pending charges, dead letters.",
+        None,
+        (200, "OpenMetrics text"),
+    ),
+    op(
         "post",
         "/v1/classify",
         Device,

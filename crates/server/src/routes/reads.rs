@@ -22,10 +22,21 @@ pub async fn post(
     let read = event.into_read(now, now).map_err(ApiError::BadRequest)?;
     tracing::debug!(device = device.name.as_str(), camera = %read.camera.0, direction = ?read.direction, "plate read");
     let gate = state.gate();
+    state.metrics().plate_read(&read.camera.0);
     let answer = match read.direction {
         Direction::Entry => entry_answer(gate.handle_entry(&read).await?),
-        Direction::Exit => exit_answer(gate.handle_exit(&read).await?),
+        Direction::Exit => {
+            let handled = gate.handle_exit(&read).await?;
+            // Charged here and now (not a stay settled before this read).
+            if let (ExitOutcome::Charge { .. }, Some(charge), false) =
+                (&handled.decision.outcome, &handled.charge, handled.closed_by_another_worker)
+            {
+                state.metrics().charge_settled(crate::metrics::charge_outcome(charge.state()));
+            }
+            exit_answer(handled)
+        }
     };
+    state.metrics().gate_decided(read.direction, &answer.outcome);
     Ok(Json(answer))
 }
 

@@ -20,7 +20,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_functions};
 /// A puller that starts nothing: it records each start, hands out the passage sender so the test
 /// can drive passages, and notes when a pull is dropped (stopped).
 #[derive(Default)]
-struct StandIn {
+pub(crate) struct StandIn {
     started: Mutex<Vec<CameraConfig>>,
     senders: Mutex<Vec<(String, mpsc::Sender<Passage>)>>,
     stopped: Arc<Mutex<Vec<String>>>,
@@ -45,7 +45,7 @@ impl Drop for StandInPull {
 }
 
 /// The stand-in as the supervisor holds it, shared with the test.
-struct Shared(Arc<StandIn>);
+pub(crate) struct Shared(pub(crate) Arc<StandIn>);
 
 impl Puller for Shared {
     fn start(&self, config: CameraConfig, passages: mpsc::Sender<Passage>) -> Result<Box<dyn Pulling>, CameraError> {
@@ -64,17 +64,17 @@ impl Puller for Shared {
 }
 
 impl StandIn {
-    fn started_names(&self) -> Vec<String> {
+    pub(crate) fn started_names(&self) -> Vec<String> {
         self.started.lock().unwrap().iter().map(|c| c.name.clone()).collect()
     }
 
-    fn sender(&self, camera: &str) -> mpsc::Sender<Passage> {
+    pub(crate) fn sender(&self, camera: &str) -> mpsc::Sender<Passage> {
         let senders = self.senders.lock().unwrap();
         senders.iter().rev().find(|(name, _)| name == camera).map(|(_, s)| s.clone()).expect("camera started")
     }
 }
 
-fn stored(name: &str, url: &str, direction: Direction) -> StoredCamera {
+pub(crate) fn stored(name: &str, url: &str, direction: Direction) -> StoredCamera {
     StoredCamera {
         name: name.to_owned(),
         url: url.to_owned(),
@@ -118,7 +118,7 @@ async fn wait_for_sessions(app: &TestApp, n: usize) -> Vec<Value> {
     }
 }
 
-fn passage(camera: &str, id: u64, plate: &str) -> Passage {
+pub(crate) fn passage(camera: &str, id: u64, plate: &str) -> Passage {
     let now = Utc::now();
     Passage {
         camera: camera.to_owned(),

@@ -12,6 +12,7 @@ mod events;
 mod garage;
 mod helpers;
 mod lots;
+mod metrics;
 mod reads;
 mod refunds;
 mod routes;
