@@ -111,15 +111,7 @@ pub struct GateService<G, L = StoreChargeLog> {
     config: GateConfig,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
-    /// Entries of one car are decided one at a time in this process, striped by the plate's
-    /// matching key: two reads of the same car arriving together (two replicas' passages of one
-    /// camera, a camera and an operator's retry) would otherwise both find no open stay and both
-    /// open one.
-    entry_locks: Arc<[tokio::sync::Mutex<()>]>,
 }
-
-/// Stripes of [`GateService`]'s entry lock: cars whose keys share one wait for each other, briefly.
-const ENTRY_LOCKS: usize = 64;
 
 impl<G: PaymentGateway> GateService<G, StoreChargeLog> {
     /// A service that logs charges in `store` itself and draws ids at random.
@@ -144,8 +136,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> GateService<G, L> {
-        let entry_locks = (0..ENTRY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect();
-        GateService { store, biller, tariff: RwLock::new(Arc::new(tariff)), config, clock, ids, entry_locks }
+        GateService { store, biller, tariff: RwLock::new(Arc::new(tariff)), config, clock, ids }
     }
 
     pub fn store(&self) -> &GarageStore {
@@ -198,24 +189,23 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         };
         let decision = decide_entry(read, &ctx);
         if let EntryOutcome::Opened(session) = &decision.outcome {
-            let _one_at_a_time = self.entry_lock(&session.plate).lock().await;
-            if let Some(repeat) = self.repeated_entry(session, read).await? {
+            // One car at a time across every gate on the database: two reads of it arriving
+            // together must not both find no stay and both open one.
+            let lock = self.store.lock_plate(&session.plate).await?;
+            let repeat = match self.repeated_entry(session, read).await {
+                Ok(None) => self.store.open_session(session).await.map(|_| None).map_err(GateError::from),
+                other => other,
+            };
+            lock.release().await?;
+            if let Some(repeat) = repeat? {
                 return Ok(repeat);
             }
-            self.store.open_session(session).await?;
         }
         let review = match &decision.review {
             Some(item) => Some(self.store.add_review_item(item).await?),
             None => None,
         };
         Ok(HandledEntry { decision, review })
-    }
-
-    fn entry_lock(&self, plate: &Plate) -> &tokio::sync::Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        plate.matching_key().hash(&mut hasher);
-        &self.entry_locks[(hasher.finish() % self.entry_locks.len() as u64) as usize]
     }
 
     /// The same car read again at the entry (a camera's second read, a redelivered event, a

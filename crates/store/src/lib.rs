@@ -30,7 +30,7 @@ pub use garage::{
     Backend, ChargeRecord, CloseOutcome, DEFAULT_RETENTION_DAYS, DriverToken, EventClaim, GarageStore, Lane, ListKind,
     RefundRecord, ReviewItemId, SessionFilter, SessionRecord, StoredReviewItem, StoredTariff,
 };
-pub use garage::{GateCameras, StoredCamera};
+pub use garage::{GateCameras, PlateLock, StoredCamera};
 pub use garage::{
     LotFrameRecord, LotHistory, LotLayouts, RecordedFrame, SpaceChangeRecord, SpaceStateRecord, StoredLayout,
 };
