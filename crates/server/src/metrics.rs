@@ -8,7 +8,7 @@
 //! - pulled cameras' health, where they are pulled;
 //! - the lots' spaces, where occupancy runs;
 //! - from the database, where the query function runs (one process answers for the garage): the
-//!   review queue, open stays, charges awaiting an outcome, dead letters.
+//!   review queue, open stays, charges awaiting an outcome, events in progress, dead letters.
 //!
 //! No figure carries a plate, a key or a URL: labels are function, camera, lot, direction and
 //! outcome names.
@@ -189,6 +189,11 @@ async fn garage(state: &AppState, registry: &mut Registry) -> Result<(), ApiErro
     let open = store.open_session_count().await?;
     let pending = store.charges_awaiting_outcome().await?.len();
     let dead = store.dead_letters(DEAD_LETTERS_COUNTED).await?.len();
+    let inbox: Family<Labels, Gauge> = Family::default();
+    for (function, count) in store.events_in_progress().await? {
+        inbox.get_or_create(&vec![("function", function)]).set(count);
+    }
+    registry.register("valet_inbox_in_progress", "Events a function claimed and has not finished", inbox);
     registry.register("valet_review_queue", "Review items waiting for an operator", gauge(review));
     registry.register("valet_open_stays", "Stays open: cars inside", gauge(open));
     registry.register("valet_charges_pending", "Charges sent whose outcome is not known yet", gauge(pending));

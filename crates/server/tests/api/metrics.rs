@@ -65,6 +65,12 @@ async fn gate_decisions_handling_times_and_the_garage_are_counted_without_a_key_
     assert_eq!(sample(&text, "valet_review_queue"), Some(0.0), "{text}");
     assert_eq!(sample(&text, "valet_charges_pending"), Some(0.0), "{text}");
     assert!(sample(&text, "valet_dead_letters").is_some(), "{text}");
+    // Nothing claimed and unfinished; then a worker dies holding an event.
+    assert!(!text.lines().any(|l| l.starts_with("valet_inbox_in_progress{")), "{text}");
+    let store = app.state.gate().store();
+    store.claim_event("billing", "died-holding-it", chrono::Utc::now(), chrono::TimeDelta::seconds(60)).await.unwrap();
+    let text = scrape(&app).await;
+    assert_eq!(sample(&text, r#"valet_inbox_in_progress{function="billing"}"#), Some(1.0), "{text}");
     // The test app's lots are read by its occupancy function: every space unknown before a frame.
     assert!(text.lines().any(|l| l.starts_with("valet_lot_spaces{") && l.contains(r#"state="unknown""#)), "{text}");
     for secret in ["AB123CD", "ZX987YW", "KM907RS", app.key.as_str(), app.operator.as_str()] {

@@ -116,6 +116,21 @@ impl GarageStore {
         Ok(())
     }
 
+    /// Events each function has claimed and not finished, by function: being handled now, or left
+    /// by a worker that died until the next delivery takes them over.
+    pub async fn events_in_progress(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT function, COUNT(*) FROM handled_events WHERE finished_at IS NULL AND function <> $1
+                 GROUP BY function ORDER BY function",
+            )
+            .bind(DEAD_LETTER)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// Keeps an event the broker gave up on (its dead-letter sink's delivery), for operators.
     /// The same event dead-lettered twice is kept once.
     pub async fn record_dead_letter(&self, event_id: &str, event: &str, now: DateTime<Utc>) -> Result<(), StoreError> {

@@ -25,7 +25,11 @@ async fn an_event_is_claimed_once_and_its_reply_is_replayed(garage: TestGarage) 
     assert_eq!(store.claim_event("gate", "e1", at(1, 8, 0), LEASE).await.unwrap(), EventClaim::InProgress);
     // Another function's claim on the same id is its own.
     assert_eq!(store.claim_event("billing", "e1", at(1, 8, 0), LEASE).await.unwrap(), EventClaim::Claimed);
+    store.record_dead_letter("e9", "{}", at(1, 8, 0)).await.unwrap();
+    let in_progress = store.events_in_progress().await.unwrap();
+    assert_eq!(in_progress, [("billing".to_owned(), 1), ("gate".to_owned(), 1)], "dead letters are not in progress");
     store.finish_event("gate", "e1", Some("{\"next\":1}"), at(1, 8, 1)).await.unwrap();
+    assert_eq!(store.events_in_progress().await.unwrap(), [("billing".to_owned(), 1)]);
     assert_eq!(
         store.claim_event("gate", "e1", at(1, 9, 0), LEASE).await.unwrap(),
         EventClaim::Handled { reply: Some("{\"next\":1}".to_owned()) }
