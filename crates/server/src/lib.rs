@@ -27,6 +27,9 @@ pub mod settings;
 pub mod signs;
 mod web;
 
+/// The web pages' Content-Security-Policy, for tests and reverse proxies that copy it.
+pub use web::CONTENT_SECURITY_POLICY;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -56,6 +56,34 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
+/// that reads first and then writes must upgrade its lock, and SQLite answers an upgrade that
+/// meets another writer with `SQLITE_BUSY` at once, without waiting out the busy timeout (an
+/// operator's tariff change failed that way beside the demo's traffic). Taking the write lock at
+/// the start waits its turn instead. PostgreSQL's plain `BEGIN` has no such upgrade.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
 /// Runs `$body` with `$pool` bound to this store's pool, whichever database it is.
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {

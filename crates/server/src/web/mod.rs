@@ -1,7 +1,8 @@
 //! The web pages of the query function, rendered on the server: the driver portal (sign up, the
 //! account, pay by link) and the operator dashboard (`/ops`: the lot map, live, where bays are
 //! labelled; each camera's calibration; open sessions; the review queue; the gate cameras and their health). Plain HTML forms, one small script for the live map, usable on a phone
-//! and with a keyboard.
+//! and with a keyboard. Every page is sent with a strict Content-Security-Policy
+//! ([`CONTENT_SECURITY_POLICY`]: no inline script or style) and the usual security headers.
 //!
 //! Invariants: every form that changes something carries a CSRF token that must match the
 //! `valet_csrf` cookie (double submit), and every cookie is `HttpOnly; SameSite=Strict`, so
@@ -58,8 +59,32 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/lots/{id}/cameras/{camera}/adapter", post(calibration::rollback))
         .route("/assets/valet.css", get(stylesheet))
         .route("/assets/card.js", get(card_script))
+        .route("/assets/live-map.js", get(live_map_script))
         // Browsers ask for it on every first visit: an answer, not a logged 404.
         .route("/favicon.ico", get(favicon))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What every page may load and do: scripts, styles and images from Valet itself (the card form's
+/// Stripe.js and its frames excepted), no inline script or style, no plugins, no framing by
+/// another site, forms posted only back to Valet, and no referrer (a pay link's token is in its URL).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' https://js.stripe.com; \
+     frame-src https://js.stripe.com https://hooks.stripe.com; connect-src 'self' https://api.stripe.com; \
+     img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -78,6 +103,10 @@ async fn favicon() -> impl IntoResponse {
 
 async fn card_script() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("card.js"))
+}
+
+async fn live_map_script() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("live-map.js"))
 }
 
 /// The page shell: title, stylesheet, a skip link and the content.

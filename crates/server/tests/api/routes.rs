@@ -217,3 +217,31 @@ async fn the_readmes_classify_example_is_what_the_bundled_model_answers() {
         assert!((got - said).abs() < 1e-4, "{class}: the model says {got}, the README {said}: {answer}");
     }
 }
+
+/// Every web page and asset is sent with the strict policy and the usual security headers; the
+/// live map's script is a file of its own, since the policy allows no inline script.
+#[tokio::test]
+async fn web_pages_send_a_strict_content_security_policy_and_the_usual_headers() {
+    let app = spawn_app().await;
+    for path in ["/", "/signin", "/ops/login", "/ops", "/assets/live-map.js", "/assets/valet.css", "/pay/not-a-link"] {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+        let headers = response.headers();
+        let policy = headers.get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+        let policy = policy.unwrap_or_else(|| panic!("{path} ({}) has no Content-Security-Policy", response.status()));
+        assert_eq!(policy, valet_server::CONTENT_SECURITY_POLICY, "{path}");
+        for directive in ["default-src 'self'", "script-src 'self' https://js.stripe.com;", "frame-ancestors 'none'"] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"), "{policy}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    // No page carries an inline script for the policy to block.
+    let request = Request::get("/").body(Body::empty()).unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let page = String::from_utf8_lossy(&body);
+    assert!(!page.contains("<script>") && !page.contains(" style=\""), "{page}");
+}

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Pool, with_pool};
+use super::{BeginWrite, Pool, with_pool};
 use crate::StoreError;
 
 /// The calibration on one database; cheap to clone. From [`crate::Store::occupancy_calibration`]
@@ -140,7 +140,7 @@ impl OccupancyCalibration {
     /// of the batch is written.
     pub async fn add_labels(&self, labels: &[NewLabel]) -> Result<Vec<i64>, StoreError> {
         let ids = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(labels.len());
             for label in labels {
                 let id: i64 = sqlx::query_scalar(
@@ -254,7 +254,7 @@ impl OccupancyCalibration {
 
     async fn try_save_adapter(&self, a: &NewAdapter) -> Result<i64, sqlx::Error> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Writing first: on SQLite the transaction then holds the write lock before it reads
             // the highest version, so two savers queue instead of failing on a stale snapshot.
             if a.active {
@@ -332,7 +332,7 @@ impl OccupancyCalibration {
         version: Option<i64>,
     ) -> Result<Result<(), StoreError>, sqlx::Error> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE occupancy_adapters SET active = FALSE WHERE lot_id = $1 AND camera = $2 AND active")
                 .bind(lot)
                 .bind(camera)

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use valet_garage::{Driver, DriverId, PaymentMethodToken, Plate, RecoveryCode};
 
 use super::access::token_hash;
-use super::{GarageStore, parse_column, with_pool};
+use super::{BeginWrite, GarageStore, parse_column, with_pool};
 use crate::StoreError;
 
 /// One driver row joined with one of its plates (none for a driver without plates).
@@ -36,7 +36,7 @@ impl GarageStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO drivers (id, payment_method, created_at, recovery_code_hash) VALUES ($1, $2, $3, $4)",
             )

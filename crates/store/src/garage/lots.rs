@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Pool, from_json, to_json, with_pool};
+use super::{BeginWrite, Pool, from_json, to_json, with_pool};
 use crate::StoreError;
 
 /// The lot history on one database; cheap to clone. From [`crate::Store::lot_history`] or
@@ -92,7 +92,7 @@ impl LotHistory {
         let spaces = to_json(&frame.spaces)?;
         let counts = to_json(&frame.counts)?;
         let id = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO lot_frames (lot_id, camera_id, observed_at, free, occupied, unknown, spaces, counts)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -205,7 +205,7 @@ impl LotHistory {
     /// Forgets frames and changes observed before `before` (retention); returns the frames removed.
     pub async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let forgotten = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "DELETE FROM lot_space_changes WHERE frame_id IN (SELECT id FROM lot_frames WHERE observed_at < $1)",
             )

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use valet_garage::{Permit, PermitId, Plate, PlateLists, Tariff};
 
-use super::{GarageStore, from_json, parse_column, to_json, with_pool};
+use super::{BeginWrite, GarageStore, from_json, parse_column, to_json, with_pool};
 use crate::StoreError;
 
 /// A saved tariff and its version number (1, 2, …), which priced stays may refer to.
@@ -28,7 +28,7 @@ impl GarageStore {
     pub async fn activate_tariff(&self, tariff: &Tariff, at: DateTime<Utc>) -> Result<i64, StoreError> {
         let spec = to_json(tariff)?;
         let version = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let version: i64 =
                 sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM tariffs").fetch_one(&mut *tx).await?;
             sqlx::query("UPDATE tariffs SET active = FALSE WHERE active").execute(&mut *tx).await?;

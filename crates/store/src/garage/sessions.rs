@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use valet_garage::{Discount, DriverId, LinkToken, ParkingSession, Payer, PermitId, Plate, SessionId, SessionState};
 
-use super::{GarageStore, from_json, parse_column, to_json, with_pool};
+use super::{BeginWrite, GarageStore, from_json, parse_column, to_json, with_pool};
 use crate::StoreError;
 
 /// Days a settled session keeps its plate before [`GarageStore::erase_settled_plates`] removes it.
@@ -146,7 +146,7 @@ impl GarageStore {
         let (driver, link) = payer_columns(&session.payer);
         let discounts = to_json(&session.discounts)?;
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO sessions (id, plate_hmac, entry_at, exit_at, state, state_detail, price_minor, currency,
                                        settled_at, payer_driver_id, payer_link_token, permit_id, discounts, version)
@@ -250,7 +250,7 @@ impl GarageStore {
     ) -> Result<Option<i64>, StoreError> {
         let digest = self.plate_digest(plate);
         let version: Option<i64> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let version: Option<i64> = sqlx::query_scalar(
                 "UPDATE sessions SET plate_hmac = $2, version = version + 1
                  WHERE id = $1 AND version = $3 AND state = 'open' RETURNING version",
@@ -327,7 +327,7 @@ impl GarageStore {
     pub async fn erase_settled_plates(&self, now: DateTime<Utc>, retention_days: u32) -> Result<u64, StoreError> {
         let cutoff = now - Duration::days(i64::from(retention_days));
         let erased = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "DELETE FROM session_plates WHERE session_id IN
                      (SELECT id FROM sessions WHERE state = 'paid' AND settled_at < $1)",

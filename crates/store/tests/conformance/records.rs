@@ -18,7 +18,37 @@ conformance!(
     the_audit_log_reads_back_in_order,
     plate_lists_and_permits_read_back_as_saved,
     activating_a_tariff_keeps_the_old_version_and_exactly_one_active,
+    a_tariff_change_among_busy_gates_waits_its_turn_and_succeeds,
 );
+
+/// An operator saves a tariff while gates open stays as fast as they can: the change (a read, then
+/// writes) waits for the database instead of failing (on SQLite a deferred transaction's lock
+/// upgrade was refused at once with "database is locked", a 500 at `PUT /v1/tariff`).
+async fn a_tariff_change_among_busy_gates_waits_its_turn_and_succeeds(garage: TestGarage) {
+    let store = std::sync::Arc::new(garage.store.clone());
+    let gates: Vec<_> = (0..4u8)
+        .map(|gate| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in 0..25u8 {
+                    let id = gate * 25 + n;
+                    let session = unregistered_session(id, &format!("BUSY{id:03}"), at(1, 8, 0));
+                    store.open_session(&session).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for round in 0..10u32 {
+        let mut spec = tariff().spec().clone();
+        spec.bands[0].price_minor = 100 + i64::from(round);
+        let changed = store.activate_tariff(&valet_garage::Tariff::new(spec).unwrap(), at(1, 9, round)).await;
+        assert_eq!(changed.unwrap(), i64::from(round) + 1, "round {round}");
+    }
+    for gate in gates {
+        gate.await.unwrap();
+    }
+    assert_eq!(store.active_tariff().await.unwrap().unwrap().version, 10);
+}
 
 async fn a_driver_is_found_by_any_confusable_spelling_of_their_plate(garage: TestGarage) {
     let store = &garage.store;
