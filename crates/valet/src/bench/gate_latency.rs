@@ -225,16 +225,7 @@ async fn from_frames(
         let direction = if c % 2 == 0 { Direction::Entry } else { Direction::Exit };
         store
             .gate_cameras()
-            .add(&valet_store::StoredCamera {
-                name: camera_name(c),
-                url: format!("{url}/{}", camera_name(c)),
-                direction,
-                lane: None,
-                region: None,
-                every_ms: 500,
-                added_at: chrono::Utc::now(),
-                added_by: "bench".to_owned(),
-            })
+            .add(&bench_camera(&camera_name(c), &format!("{url}/{}", camera_name(c)), direction))
             .await?;
     }
     drop(store);
@@ -273,6 +264,20 @@ async fn from_frames(
     }
     drop(garage);
     Ok(latencies)
+}
+
+/// A camera the bench adds to the garage's store, as an operator would.
+fn bench_camera(name: &str, url: &str, direction: Direction) -> valet_store::StoredCamera {
+    valet_store::StoredCamera {
+        name: name.to_owned(),
+        url: url.to_owned(),
+        direction,
+        lane: None,
+        region: None,
+        every_ms: 500,
+        added_at: chrono::Utc::now(),
+        added_by: "bench".to_owned(),
+    }
 }
 
 async fn start(data: tempfile::TempDir, broker: &str, prefix: &str) -> anyhow::Result<Garage> {
@@ -385,19 +390,7 @@ async fn from_passages(
     let handover = Arc::new(Handover(Mutex::new(None)));
     valet_server::cameras::spawn(&state, Arc::new(HandoverPuller(Arc::clone(&handover))));
     let camera = "bench-lane";
-    store
-        .gate_cameras()
-        .add(&valet_store::StoredCamera {
-            name: camera.to_owned(),
-            url: "http://127.0.0.1:9/unused".to_owned(),
-            direction: Direction::Entry,
-            lane: None,
-            region: None,
-            every_ms: 500,
-            added_at: chrono::Utc::now(),
-            added_by: "bench".to_owned(),
-        })
-        .await?;
+    store.gate_cameras().add(&bench_camera(camera, "http://127.0.0.1:9/unused", Direction::Entry)).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let passages = loop {
         if let Some(sender) = handover.0.lock().unwrap().clone() {
