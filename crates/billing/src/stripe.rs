@@ -6,13 +6,12 @@
 //! The secret key travels only in the `Authorization` header (which reqwest marks sensitive) and
 //! is never logged or printed; card data never reaches this process at all.
 //!
-//! The workspace builds reqwest without TLS, and reqwest's `rustls-tls` feature needs crates
-//! (`webpki-roots`, `quinn`) that this machine cannot fetch, so this build speaks `http` only:
-//! [`StripeGateway::new`] refuses an `https` API base (the real Stripe) up front instead of
-//! failing at the first charge. Tests point the base at a local stand-in. Production needs a
-//! `stripe-tls = ["reqwest/rustls-tls"]` feature here and the `https` arm below to accept it.
+//! Stripe is reached over HTTPS with rustls and the webpki root store (no system OpenSSL). Plain
+//! `http` is accepted only to a loopback host (a local stand-in): anywhere else it would send the
+//! secret key in clear, so [`StripeGateway::new`] refuses it up front.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
@@ -69,13 +68,21 @@ pub struct StripeConfig {
     pub secret_key: StripeSecretKey,
     /// How long one request may take before it counts as [`GatewayError::Transient`].
     pub timeout: Duration,
+    /// CA certificates (PEM) trusted besides the webpki roots: an outbound proxy's that inspects
+    /// TLS, or a test's own CA.
+    pub extra_roots_pem: Option<String>,
 }
 
 impl StripeConfig {
     pub const API_BASE: &'static str = "https://api.stripe.com";
 
     pub fn new(secret_key: StripeSecretKey) -> StripeConfig {
-        StripeConfig { api_base: StripeConfig::API_BASE.to_owned(), secret_key, timeout: Duration::from_secs(30) }
+        StripeConfig {
+            api_base: StripeConfig::API_BASE.to_owned(),
+            secret_key,
+            timeout: Duration::from_secs(30),
+            extra_roots_pem: None,
+        }
     }
 }
 
@@ -89,8 +96,10 @@ pub enum StripeSetupError {
     PublishableKey,
     #[error("the Stripe API base {0:?} is not an http(s) URL")]
     ApiBase(String),
-    #[error("the Stripe API base {0} needs TLS, and this build of valet-billing has none")]
-    TlsNotBuilt(String),
+    #[error("the Stripe API base {0} is plain http to a host that is not loopback: the secret key would travel in clear")]
+    Cleartext(String),
+    #[error("the extra CA certificates are not PEM certificates: {0}")]
+    ExtraRoots(#[source] reqwest::Error),
     #[error("could not build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
 }
@@ -106,11 +115,23 @@ impl StripeGateway {
     pub fn new(config: StripeConfig) -> Result<StripeGateway, StripeSetupError> {
         let base = Url::parse(&config.api_base).map_err(|_| StripeSetupError::ApiBase(config.api_base.clone()))?;
         match base.scheme() {
-            "http" => {}
-            "https" => return Err(StripeSetupError::TlsNotBuilt(config.api_base)),
+            "https" => {}
+            "http" if is_loopback(&base) => {}
+            "http" => return Err(StripeSetupError::Cleartext(config.api_base)),
             _ => return Err(StripeSetupError::ApiBase(config.api_base)),
         }
-        let client = reqwest::Client::builder().timeout(config.timeout).build().map_err(StripeSetupError::Client)?;
+        let mut client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .min_tls_version(reqwest::tls::Version::TLS_1_2)
+            // An https base never follows a redirect down to http with the key in its header.
+            .https_only(base.scheme() == "https");
+        if let Some(pem) = &config.extra_roots_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(StripeSetupError::ExtraRoots)?;
+            for root in roots {
+                client = client.add_root_certificate(root);
+            }
+        }
+        let client = client.build().map_err(StripeSetupError::Client)?;
         Ok(StripeGateway { client, base, secret_key: config.secret_key })
     }
 
@@ -143,6 +164,14 @@ impl StripeGateway {
             transient(format!("Stripe's answer ({status}) was unreadable: {}", error.without_url()))
         })?;
         if status.is_success() { Ok(body) } else { Err(stripe_error(status, &body)) }
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        None => false,
     }
 }
 
@@ -314,11 +343,35 @@ mod tests {
         }
     }
 
+    /// Each row: an API base, and whether the gateway accepts it.
     #[test]
-    fn an_https_base_is_refused_up_front_because_this_build_has_no_tls() {
-        let config = StripeConfig::new(StripeSecretKey::parse("sk_test_1").unwrap());
+    fn https_is_the_rule_and_plain_http_only_reaches_loopback() {
+        let table = [
+            ("https://api.stripe.com", true),
+            ("https://10.0.0.7:8443", true),
+            ("http://127.0.0.1:4242", true),
+            ("http://[::1]:4242", true),
+            ("http://localhost:4242", true),
+            ("http://api.stripe.com", false),
+            ("http://10.0.0.7:4242", false),
+            ("http://127.0.0.1.example.com", false),
+            ("ftp://127.0.0.1", false),
+            ("not a url", false),
+        ];
+        for (base, accepted) in table {
+            let mut config = StripeConfig::new(StripeSecretKey::parse("sk_test_1").unwrap());
+            config.api_base = base.to_owned();
+            let result = StripeGateway::new(config);
+            assert_eq!(result.is_ok(), accepted, "{base}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn extra_roots_that_are_not_pem_certificates_are_refused() {
+        let mut config = StripeConfig::new(StripeSecretKey::parse("sk_test_1").unwrap());
+        config.extra_roots_pem = Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".into());
         let result = StripeGateway::new(config);
-        assert!(matches!(result, Err(StripeSetupError::TlsNotBuilt(_))), "{result:?}");
+        assert!(matches!(result, Err(StripeSetupError::ExtraRoots(_))), "{result:?}");
     }
 
     /// Each row: the HTTP status and Stripe's error body, and whether it is declined, rejected or

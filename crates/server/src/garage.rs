@@ -177,6 +177,10 @@ fn gateway(settings: &Settings, garage: &GarageStore) -> anyhow::Result<Configur
             if let Some(base) = &settings.stripe_api_base {
                 config.api_base = base.clone();
             }
+            if let Some(path) = &settings.stripe_ca_file {
+                let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                config.extra_roots_pem = Some(pem);
+            }
             if let Some(key) = &settings.stripe_publishable_key {
                 StripePublishableKey::parse(key)?;
             }

@@ -31,7 +31,15 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("VALET_PAYMENT_GATEWAY", "`ledger` (embedded default) or `stripe`"),
     ("VALET_STRIPE_SECRET_KEY", "Stripe secret key (sk_… or rk_…), with the `stripe` gateway"),
-    ("VALET_STRIPE_API_BASE", "Stripe API base URL (default https://api.stripe.com)"),
+    ("VALET_STRIPE_API_BASE", "Stripe API base URL (default https://api.stripe.com; plain http only to loopback)"),
+    (
+        "VALET_STRIPE_CA_FILE",
+        "PEM file of CA certificates trusted for Stripe besides the built-in web roots (a TLS-inspecting proxy)",
+    ),
+    (
+        "VALET_STRIPE_WEBHOOK_SECRET",
+        "the webhook endpoint's signing secret (whsec_…): POST /v1/webhooks/stripe answers 404 without it",
+    ),
     (
         "VALET_STRIPE_PUBLISHABLE_KEY",
         "Stripe publishable key (pk_…): the portal shows Stripe's own card fields, with the `stripe` gateway",
@@ -78,6 +86,8 @@ pub struct Settings {
     pub payment_gateway: GatewayKind,
     pub stripe_secret_key: Option<Secret>,
     pub stripe_api_base: Option<String>,
+    pub stripe_ca_file: Option<PathBuf>,
+    pub stripe_webhook_secret: Option<Secret>,
     /// Public by design: Stripe.js needs it in the driver's browser.
     pub stripe_publishable_key: Option<String>,
     pub tariff_file: Option<PathBuf>,
@@ -151,6 +161,8 @@ impl Default for Settings {
             payment_gateway: GatewayKind::Ledger,
             stripe_secret_key: None,
             stripe_api_base: None,
+            stripe_ca_file: None,
+            stripe_webhook_secret: None,
             stripe_publishable_key: None,
             tariff_file: None,
             review_below_confidence: 0.6,
@@ -215,7 +227,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 27] = [
+const KEYS: [&str; 29] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -230,6 +242,8 @@ const KEYS: [&str; 27] = [
     "payment_gateway",
     "stripe_secret_key",
     "stripe_api_base",
+    "stripe_ca_file",
+    "stripe_webhook_secret",
     "stripe_publishable_key",
     "tariff_file",
     "review_below_confidence",

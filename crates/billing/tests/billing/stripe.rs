@@ -157,8 +157,8 @@ async fn saving_a_card_goes_through_a_setup_intent_and_gives_a_customer_and_paym
 #[tokio::test]
 async fn a_wrong_secret_key_is_refused_and_never_retried_as_transient() {
     let stripe = StripeStandin::start().await;
-    let mut config = StripeConfig::new(StripeSecretKey::parse("sk_test_wrong").unwrap());
-    config.api_base = stripe.base.clone();
+    let mut config = stripe.config();
+    config.secret_key = StripeSecretKey::parse("sk_test_wrong").unwrap();
     let gateway = StripeGateway::new(config).unwrap();
 
     let result = gateway.charge(&exit_charge(10, 1, 600), &stripe_card("pm_card_visa")).await;
@@ -170,10 +170,39 @@ async fn a_wrong_secret_key_is_refused_and_never_retried_as_transient() {
 #[tokio::test]
 async fn an_unreachable_stripe_is_transient() {
     let stripe = StripeStandin::start().await;
-    let mut config = StripeConfig::new(StripeSecretKey::parse(SECRET_KEY).unwrap());
+    let mut config = stripe.config();
     // A port nothing listens on: bound, then released.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    config.api_base = format!("http://{closed}");
+    config.api_base = format!("https://{closed}");
+    let gateway = StripeGateway::new(config).unwrap();
+
+    let result = gateway.charge(&exit_charge(10, 1, 600), &stripe_card("pm_card_visa")).await;
+
+    assert!(matches!(result, Err(GatewayError::Transient { .. })), "{result:?}");
+    assert!(stripe.received().is_empty());
+}
+
+/// The adapter checks Stripe's certificate: a server whose CA it does not trust is never sent the
+/// key or the charge, and the charge stays retryable rather than failed.
+#[tokio::test]
+async fn a_server_with_an_untrusted_certificate_is_never_sent_the_charge() {
+    let stripe = StripeStandin::start().await;
+    let mut config = stripe.config();
+    config.extra_roots_pem = None;
+    let gateway = StripeGateway::new(config).unwrap();
+
+    let result = gateway.charge(&exit_charge(10, 1, 600), &stripe_card("pm_card_visa")).await;
+
+    assert!(matches!(&result, Err(GatewayError::Transient { message }) if message.contains("reached")), "{result:?}");
+    assert!(stripe.received().is_empty(), "{:?}", stripe.received());
+}
+
+/// Plain http to the stand-in's TLS port reaches nothing: the handshake is all it will speak.
+#[tokio::test]
+async fn plain_http_to_a_tls_stripe_is_transient_and_sends_nothing() {
+    let stripe = StripeStandin::start().await;
+    let mut config = stripe.config();
+    config.api_base = stripe.base.replace("https://", "http://");
     let gateway = StripeGateway::new(config).unwrap();
 
     let result = gateway.charge(&exit_charge(10, 1, 600), &stripe_card("pm_card_visa")).await;

@@ -5,11 +5,16 @@
 //! a key's first answer is saved once the endpoint has run and replayed (with
 //! `Idempotent-Replayed: true`) for the same parameters, refused for others.
 //!
+//! It answers over TLS only, like Stripe, with a certificate for `127.0.0.1` from a CA made afresh
+//! for each stand-in: a gateway trusts that CA through [`StripeConfig::extra_roots_pem`], so the
+//! adapter's real TLS path is what every test exercises.
+//!
 //! Tests can make it rate-limit requests (refused before the endpoint runs, so nothing is saved),
 //! answer too late (the endpoint ran and saved its answer, but the client gave up: a lost answer),
 //! and decline a payment method.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -17,7 +22,12 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use valet_billing::{StripeConfig, StripeGateway, StripeSecretKey};
 
 pub const SECRET_KEY: &str = "sk_test_standin";
@@ -72,7 +82,13 @@ type Shared = Arc<Mutex<Stripe>>;
 
 #[derive(Debug)]
 pub struct StripeStandin {
+    /// `https://127.0.0.1:PORT`.
     pub base: String,
+    /// The CA that signed the stand-in's certificate, PEM: trust it to reach the stand-in.
+    pub ca_pem: String,
+    /// The same CA in a file, as `VALET_STRIPE_CA_FILE` names one; removed with the stand-in.
+    pub ca_file: std::path::PathBuf,
+    _ca_dir: tempfile::TempDir,
     stripe: Shared,
 }
 
@@ -81,16 +97,27 @@ impl StripeStandin {
     pub async fn start() -> StripeStandin {
         let stripe = Shared::default();
         let app = Router::new().fallback(handle).with_state(stripe.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        StripeStandin { base, stripe }
+        let (acceptor, ca_pem) = test_ca_and_certificate();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}", tcp.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(TlsListener { tcp, acceptor }, app).await });
+        let ca_dir = tempfile::tempdir().unwrap();
+        let ca_file = ca_dir.path().join("stripe-standin-ca.pem");
+        std::fs::write(&ca_file, &ca_pem).unwrap();
+        StripeStandin { base, ca_pem, ca_file, _ca_dir: ca_dir, stripe }
+    }
+
+    /// The stand-in's config for a gateway: its base, its key, and its CA trusted.
+    pub fn config(&self) -> StripeConfig {
+        let mut config = StripeConfig::new(StripeSecretKey::parse(SECRET_KEY).unwrap());
+        config.api_base = self.base.clone();
+        config.extra_roots_pem = Some(self.ca_pem.clone());
+        config
     }
 
     /// A gateway pointed at this stand-in, giving up on a request after `timeout`.
     pub fn gateway_with_timeout(&self, timeout: Duration) -> StripeGateway {
-        let mut config = StripeConfig::new(StripeSecretKey::parse(SECRET_KEY).unwrap());
-        config.api_base = self.base.clone();
+        let mut config = self.config();
         config.timeout = timeout;
         StripeGateway::new(config).unwrap()
     }
@@ -144,6 +171,53 @@ impl StripeStandin {
 
     fn stripe(&self) -> MutexGuard<'_, Stripe> {
         self.stripe.lock().unwrap()
+    }
+}
+
+/// A CA made for this stand-in alone, and a server certificate it signed for `127.0.0.1`.
+fn test_ca_and_certificate() -> (TlsAcceptor, String) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "Valet test CA for the Stripe stand-in");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(server.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        )
+        .unwrap();
+    (TlsAcceptor::from(Arc::new(config)), ca.pem())
+}
+
+/// Loopback TCP with a TLS handshake on each connection; one that fails it (a client that does
+/// not trust the CA, or speaks plain HTTP) is dropped and the next accepted.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else { continue };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 

@@ -25,6 +25,7 @@ fn stripe_settings(stripe: &StripeStandin, publishable_key: Option<&str>) -> Set
         payment_gateway: GatewayKind::Stripe,
         stripe_secret_key: Some(Secret::new(SECRET_KEY)),
         stripe_api_base: Some(stripe.base.clone()),
+        stripe_ca_file: Some(stripe.ca_file.clone()),
         stripe_publishable_key: publishable_key.map(str::to_owned),
         ..Settings::default()
     }
@@ -168,4 +169,30 @@ async fn a_driver_without_an_account_pays_by_link_with_a_card_saved_in_stripes_f
     let html = text(paid).await;
     assert!(html.contains("Receipt: KL•••MN, €3.00"), "the receipt masks the plate: {html}");
     assert_eq!(stripe.succeeded_payment_intents().iter().map(|(_, minor)| *minor).collect::<Vec<_>>(), [300]);
+}
+
+/// The whole point of signing up: a signed-up driver's exit charges their card at Stripe, here a
+/// stand-in that answers only over TLS with a certificate from the CA in `VALET_STRIPE_CA_FILE`.
+#[tokio::test]
+async fn a_signed_up_drivers_exit_is_charged_at_stripe_over_tls() {
+    let stripe = StripeStandin::start().await;
+    assert!(stripe.base.starts_with("https://"), "{}", stripe.base);
+    let app = spawn_app_with(stripe_settings(&stripe, Some(PUBLISHABLE_KEY))).await;
+    app.charge_from_the_first_minute().await;
+    let (_, setup) = app.call(app.json("POST", "/v1/card-setups", "", Value::Null)).await;
+    let setup = setup["card_setup"].as_str().unwrap().to_owned();
+    stripe.complete_card_setup(&setup, "pm_card_visa");
+    let (status, signed) =
+        app.call(app.json("POST", "/v1/drivers", "", json!({ "plates": ["TL512SX"], "card_setup": setup }))).await;
+    assert_eq!(status, 201, "{signed}");
+
+    app.read("entry", "TL512SX").await;
+    let (status, exit) = app.read("exit", "TL512SX").await;
+
+    assert_eq!((status, exit["outcome"].as_str()), (200, Some("charged")), "{exit}");
+    let paid = stripe.succeeded_payment_intents();
+    assert_eq!(paid.iter().map(|(_, minor)| *minor).collect::<Vec<_>>(), [300], "50 minutes, once");
+    let [sent] = &stripe.received_at("/v1/payment_intents")[..] else { panic!("{:?}", stripe.received()) };
+    assert_eq!(sent.field("off_session"), Some("true"));
+    assert!(sent.idempotency_key.is_some());
 }
