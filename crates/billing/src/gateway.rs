@@ -69,6 +69,14 @@ pub struct GatewayRefund {
     pub amount: Money,
 }
 
+/// A refund as the provider lists it, whoever made it: Valet, or a person in the provider's own
+/// dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRefund {
+    pub reference: String,
+    pub amount: Money,
+}
+
 /// Why a gateway call did not succeed, sorted by what the caller may do next. Messages carry the
 /// provider's words and codes, never a secret key or card data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +131,13 @@ pub trait PaymentGateway: Send + Sync {
 
     /// Refunds all or part of a charge, sending `request.key` with it.
     fn refund(&self, request: &RefundRequest) -> impl Future<Output = Result<GatewayRefund, GatewayError>> + Send;
+
+    /// Every refund of the charge `charge_reference` the provider holds that took money back
+    /// (failed and cancelled ones left out), oldest first.
+    fn refunds_of(
+        &self,
+        charge_reference: &str,
+    ) -> impl Future<Output = Result<Vec<ProviderRefund>, GatewayError>> + Send;
 }
 
 /// Refuses what no provider should be asked: a charge of nothing or less. A free stay is settled

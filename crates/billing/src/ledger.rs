@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use valet_garage::{ChargeRequest, Currency, DriverId, IdempotencyKey, Money, PaymentMethodToken, SessionId};
 
 use crate::gateway::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, RefundKey, RefundRequest,
-    check_chargeable,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundKey,
+    RefundRequest, check_chargeable,
 };
 
 /// One line of a driver's statement, in the order the ledger recorded it.
@@ -254,5 +254,18 @@ impl PaymentGateway for LedgerGateway {
 
     async fn refund(&self, request: &RefundRequest) -> Result<GatewayRefund, GatewayError> {
         self.refund_now(request)
+    }
+
+    async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {
+        let book = self.book();
+        let mut refunds: Vec<ProviderRefund> = book
+            .refunds
+            .values()
+            .filter(|(_, refund)| refund.charge_reference == charge_reference)
+            .map(|(_, refund)| ProviderRefund { reference: refund.reference.clone(), amount: refund.amount })
+            .collect();
+        // References are numbered in the order the refunds were made.
+        refunds.sort_by_key(|refund| refund.reference.trim_start_matches("ledger-re-").parse::<u64>().unwrap_or(0));
+        Ok(refunds)
     }
 }

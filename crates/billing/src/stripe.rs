@@ -19,7 +19,8 @@ use serde_json::Value;
 use valet_garage::{ChargeRequest, Currency, DriverId, Money, PaymentMethodToken};
 
 use crate::gateway::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, RefundRequest, check_chargeable,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundRequest,
+    check_chargeable,
 };
 
 /// A Stripe secret (`sk_…`) or restricted (`rk_…`) key. `Debug` shows only its kind.
@@ -96,7 +97,9 @@ pub enum StripeSetupError {
     PublishableKey,
     #[error("the Stripe API base {0:?} is not an http(s) URL")]
     ApiBase(String),
-    #[error("the Stripe API base {0} is plain http to a host that is not loopback: the secret key would travel in clear")]
+    #[error(
+        "the Stripe API base {0} is plain http to a host that is not loopback: the secret key would travel in clear"
+    )]
     Cleartext(String),
     #[error("the extra CA certificates are not PEM certificates: {0}")]
     ExtraRoots(#[source] reqwest::Error),
@@ -170,7 +173,9 @@ impl StripeGateway {
 fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
         Some("localhost") => true,
-        Some(host) => host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        Some(host) => {
+            host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     }
 }
@@ -281,6 +286,8 @@ impl PaymentGateway for StripeGateway {
             ("off_session", "true".to_owned()),
             ("confirm", "true".to_owned()),
             ("metadata[valet_session]", request.session.to_string()),
+            // What a webhook about this payment names, to find the charge it settles.
+            ("metadata[valet_charge]", request.idempotency_key.to_string()),
         ];
         let key = request.idempotency_key.as_str();
         let body = self.call(Method::POST, "/v1/payment_intents", Some(key), &form).await?;
@@ -316,6 +323,22 @@ impl PaymentGateway for StripeGateway {
                 amount: money(&body)?,
             }),
         }
+    }
+
+    async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {
+        // A stay's payment is refunded a handful of times at most: one page of 100 is all of them.
+        let path = format!("/v1/refunds?payment_intent={}&limit=100", stripe_id(charge_reference)?);
+        let body = self.call(Method::GET, &path, None, &[]).await?;
+        let listed = body["data"].as_array().ok_or_else(|| transient("Stripe's refund list has no data".into()))?;
+        let mut refunds = Vec::new();
+        // Stripe lists newest first.
+        for refund in listed.iter().rev() {
+            if matches!(refund["status"].as_str(), Some("failed" | "canceled")) {
+                continue;
+            }
+            refunds.push(ProviderRefund { reference: text(refund, "id")?.to_owned(), amount: money(refund)? });
+        }
+        Ok(refunds)
     }
 }
 

@@ -7,7 +7,8 @@
 
 use rand::Rng;
 use valet_billing::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, RefundRequest, StripeGateway,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundRequest,
+    StripeGateway,
 };
 use valet_garage::{ChargeRequest, ChargeState, DriverId, Money, PaymentMethodToken};
 use valet_store::GarageStore;
@@ -104,6 +105,20 @@ impl PaymentGateway for StoreLedger {
             amount,
         })
     }
+
+    /// The ledger's refunds are the garage's own records: a refund is made here only as the
+    /// desk records it.
+    async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {
+        let Some(record) = self.store.charge_by_reference(charge_reference).await.map_err(unavailable)? else {
+            return Ok(Vec::new());
+        };
+        let refunds = self.store.refunds_for_session(record.request.session).await.map_err(unavailable)?;
+        Ok(refunds
+            .into_iter()
+            .filter(|r| r.charge == record.request.idempotency_key)
+            .map(|r| ProviderRefund { reference: r.reference, amount: r.amount })
+            .collect())
+    }
 }
 
 /// The gateway `valet serve` was configured with, as one concrete type, so the service above is
@@ -160,6 +175,13 @@ impl PaymentGateway for ConfiguredGateway {
         match self {
             ConfiguredGateway::Ledger(g) => g.refund(request).await,
             ConfiguredGateway::Stripe(g) => g.refund(request).await,
+        }
+    }
+
+    async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {
+        match self {
+            ConfiguredGateway::Ledger(g) => g.refunds_of(charge_reference).await,
+            ConfiguredGateway::Stripe(g) => g.refunds_of(charge_reference).await,
         }
     }
 }

@@ -10,13 +10,15 @@
 //! - an exit is charged only by the worker whose `close_session` closed the session, under the
 //!   session's own idempotency key, so two workers handling one read charge once;
 //! - a charge's outcome reaches the session (paid and receipted, or unpaid and reviewed) on the
-//!   exit itself or, after a crash, through [`GateService::resume_pending`].
+//!   exit itself or, after a crash, through [`GateService::resume_pending`] or the provider's
+//!   own notice ([`GateService::take_notice`]).
 
 mod account;
 mod charge_log;
 mod clock;
 mod desk;
 mod ledger;
+mod notices;
 mod pay_by_plate;
 mod service;
 
@@ -25,5 +27,6 @@ pub use charge_log::StoreChargeLog;
 pub use clock::{Clock, FixedClock, IdSource, RandomIds, SystemClock};
 pub use desk::{DeskError, PAY_BY_PLATE_CAMERA, Refundable, SignedUp};
 pub use ledger::{ConfiguredGateway, StoreLedger};
+pub use notices::{NoticeError, NoticeTaken, PAYMENT_PROVIDER};
 pub use pay_by_plate::FoundStays;
 pub use service::{DecidedExit, GateError, GateService, HandledEntry, HandledExit, SettledCharge};

@@ -47,6 +47,9 @@ pub async fn open(settings: &Settings, store: &Store) -> anyhow::Result<Gate> {
         leave_within_minutes: settings.leave_within_minutes,
     };
     let gateway = gateway(settings, &garage)?;
+    if let Some(secret) = &settings.stripe_webhook_secret {
+        valet_billing::StripeWebhookSecret::parse(secret.expose())?;
+    }
     tracing::info!(backend = ?garage.backend(), gateway = gateway.name(), "garage open");
     Ok(GateService::new(garage, gateway, tariff, config, Arc::new(SystemClock)))
 }

@@ -72,6 +72,8 @@ struct Inner {
     /// Stripe's publishable key when the garage charges through Stripe: the portal then shows
     /// Stripe's own card fields.
     card_fields: Option<valet_billing::StripePublishableKey>,
+    /// The signing secret of Stripe's webhook endpoint, when one is configured.
+    stripe_webhook: Option<valet_billing::StripeWebhookSecret>,
 }
 
 /// Which functions this process runs and how it reaches the others.
@@ -113,6 +115,11 @@ impl AppState {
                         .and_then(|key| valet_billing::StripePublishableKey::parse(key).ok()),
                     settings::GatewayKind::Ledger => None,
                 },
+                // Checked by `garage::open`, which refuses to start on a malformed one.
+                stripe_webhook: settings
+                    .stripe_webhook_secret
+                    .as_ref()
+                    .and_then(|secret| valet_billing::StripeWebhookSecret::parse(secret.expose()).ok()),
             }),
         }
     }
@@ -151,6 +158,11 @@ impl AppState {
     /// The publishable key for Stripe's card fields, when the garage charges through Stripe.
     pub fn stripe_card_fields(&self) -> Option<&valet_billing::StripePublishableKey> {
         self.inner.card_fields.as_ref()
+    }
+
+    /// The secret Stripe's webhook deliveries are signed with, when one is configured.
+    pub fn stripe_webhook_secret(&self) -> Option<&valet_billing::StripeWebhookSecret> {
+        self.inner.stripe_webhook.as_ref()
     }
 
     pub fn lots(&self) -> &lots::Lots {

@@ -95,4 +95,9 @@ async fn refunds_are_partial_or_the_rest_never_more_and_each_key_refunds_once() 
     let statement = ledger.statement(driver(1));
     assert_eq!(statement.lines.len(), 3, "{statement:?}");
     assert_eq!(statement.balance(Currency::USD), usd(0));
+    // The refunds as the ledger lists them: the two that took money back, oldest first.
+    let listed = ledger.refunds_of(&charge.reference).await.unwrap();
+    let listed: Vec<_> = listed.into_iter().map(|r| (r.reference, r.amount)).collect();
+    assert_eq!(listed, [(partial.reference, usd(200)), (rest.reference, usd(400))]);
+    assert!(ledger.refunds_of("ledger-ch-none").await.unwrap().is_empty());
 }

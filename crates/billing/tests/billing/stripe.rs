@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use valet_billing::{
-    GatewayError, PaymentGateway, RefundKey, RefundRequest, StripeConfig, StripeGateway, StripeSecretKey,
+    GatewayError, Notice, PaymentGateway, RefundKey, RefundRequest, StripeGateway, StripeSecretKey,
+    StripeWebhookSecret, read_event, verify_signature,
 };
+
+use valet_garage::Money;
 
 use crate::helpers::{driver, exit_charge, stripe_card, usd};
 use crate::stripe_standin::{SECRET_KEY, StripeStandin};
@@ -209,4 +212,50 @@ async fn plain_http_to_a_tls_stripe_is_transient_and_sends_nothing() {
 
     assert!(matches!(result, Err(GatewayError::Transient { .. })), "{result:?}");
     assert!(stripe.received().is_empty());
+}
+
+/// `refunds_of` lists what Stripe holds, whoever refunded: Valet's refund and one made in Stripe's
+/// dashboard, oldest first.
+#[tokio::test]
+async fn refunds_made_by_valet_and_in_stripes_dashboard_are_listed_oldest_first() {
+    let stripe = StripeStandin::start().await;
+    let gateway = stripe.gateway();
+    let charge = gateway.charge(&exit_charge(10, 1, 600), &stripe_card("pm_card_visa")).await.unwrap();
+    let by_valet = RefundRequest {
+        key: RefundKey("valet-refund-1".into()),
+        charge_reference: charge.reference.clone(),
+        amount: Some(usd(100)),
+    };
+    let made = gateway.refund(&by_valet).await.unwrap();
+    let outside = stripe.refund_in_dashboard(&charge.reference, 250);
+
+    let listed = gateway.refunds_of(&charge.reference).await.unwrap();
+
+    let listed: Vec<(String, Money)> = listed.into_iter().map(|r| (r.reference, r.amount)).collect();
+    assert_eq!(listed, [(made.reference, usd(100)), (outside, usd(250))]);
+    assert!(gateway.refunds_of("pi_nosuch").await.is_err());
+    assert!(gateway.refunds_of("pi_../x").await.is_err(), "not a Stripe id: never part of a URL");
+}
+
+/// Stripe took the money and answered 500: the charge is transient for Valet, and Stripe's
+/// `payment_intent.succeeded` event, signed and read back, names the charge by Valet's key.
+#[tokio::test]
+async fn a_payment_whose_answer_was_lost_is_named_by_its_key_in_stripes_event() {
+    let stripe = StripeStandin::start().await;
+    let request = exit_charge(10, 1, 600);
+    stripe.fail_after_running_next();
+    let lost = stripe.gateway().charge(&request, &stripe_card("pm_card_visa")).await;
+    assert!(matches!(lost, Err(GatewayError::Transient { .. })), "{lost:?}");
+    let [(intent, "succeeded")] = &stripe.payment_intents()[..] else { panic!("{:?}", stripe.payment_intents()) };
+
+    let body = stripe.event("evt_1", "payment_intent.succeeded", intent);
+    let secret = StripeWebhookSecret::parse("whsec_billing_test").unwrap();
+    verify_signature(&secret, &body, &secret.sign(&body, chrono::Utc::now()), chrono::Utc::now()).unwrap();
+    let notice = read_event(&body).unwrap();
+
+    let Notice::Paid(payment) = notice.what else { panic!("{notice:?}") };
+    assert_eq!(
+        (payment.reference.as_str(), payment.key, payment.amount),
+        (intent.as_str(), Some(request.idempotency_key), usd(600))
+    );
 }

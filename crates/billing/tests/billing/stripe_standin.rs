@@ -63,7 +63,15 @@ struct PaymentIntent {
     status: &'static str,
     amount: i64,
     currency: String,
-    refunded: i64,
+    /// The refunds' ids and amounts, oldest first.
+    refunds: Vec<(String, i64)>,
+    metadata: Value,
+}
+
+impl PaymentIntent {
+    fn refunded(&self) -> i64 {
+        self.refunds.iter().map(|(_, amount)| amount).sum()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +80,7 @@ struct Stripe {
     saved: HashMap<String, Saved>,
     rate_limit_next: u32,
     answer_late_next: Option<Duration>,
+    fail_after_running_next: bool,
     declines: HashMap<String, String>,
     next_id: u64,
     setup_intents: HashMap<String, Value>,
@@ -84,9 +93,8 @@ type Shared = Arc<Mutex<Stripe>>;
 pub struct StripeStandin {
     /// `https://127.0.0.1:PORT`.
     pub base: String,
-    /// The CA that signed the stand-in's certificate, PEM: trust it to reach the stand-in.
-    pub ca_pem: String,
-    /// The same CA in a file, as `VALET_STRIPE_CA_FILE` names one; removed with the stand-in.
+    /// The CA that signed the stand-in's certificate, in a PEM file as `VALET_STRIPE_CA_FILE`
+    /// names one: trust it to reach the stand-in. Removed with the stand-in.
     pub ca_file: std::path::PathBuf,
     _ca_dir: tempfile::TempDir,
     stripe: Shared,
@@ -104,14 +112,14 @@ impl StripeStandin {
         let ca_dir = tempfile::tempdir().unwrap();
         let ca_file = ca_dir.path().join("stripe-standin-ca.pem");
         std::fs::write(&ca_file, &ca_pem).unwrap();
-        StripeStandin { base, ca_pem, ca_file, _ca_dir: ca_dir, stripe }
+        StripeStandin { base, ca_file, _ca_dir: ca_dir, stripe }
     }
 
     /// The stand-in's config for a gateway: its base, its key, and its CA trusted.
     pub fn config(&self) -> StripeConfig {
         let mut config = StripeConfig::new(StripeSecretKey::parse(SECRET_KEY).unwrap());
         config.api_base = self.base.clone();
-        config.extra_roots_pem = Some(self.ca_pem.clone());
+        config.extra_roots_pem = Some(std::fs::read_to_string(&self.ca_file).unwrap());
         config
     }
 
@@ -146,6 +154,11 @@ impl StripeStandin {
             .collect()
     }
 
+    /// Every payment intent and its status (`succeeded`, `requires_payment_method`).
+    pub fn payment_intents(&self) -> Vec<(String, &'static str)> {
+        self.stripe().payment_intents.iter().map(|(id, pi)| (id.clone(), pi.status)).collect()
+    }
+
     /// The next `count` requests get a 429 before any endpoint runs.
     pub fn rate_limit_next(&self, count: u32) {
         self.stripe().rate_limit_next = count;
@@ -156,9 +169,45 @@ impl StripeStandin {
         self.stripe().answer_late_next = Some(delay);
     }
 
+    /// The next request runs (a payment goes through) and its answer is saved for its key, but
+    /// this once Stripe answers 500: the caller cannot know what happened.
+    pub fn fail_after_running_next(&self) {
+        self.stripe().fail_after_running_next = true;
+    }
+
     /// Charges of `payment_method` are declined with `decline_code`.
     pub fn decline(&self, payment_method: &str, decline_code: &str) {
         self.stripe().declines.insert(payment_method.to_owned(), decline_code.to_owned());
+    }
+
+    /// An event about payment intent `id` as Stripe would deliver it, its object as the stand-in
+    /// holds it now: `payment_intent.*` carry the intent, `charge.refunded` its charge.
+    pub fn event(&self, event_id: &str, kind: &str, id: &str) -> Vec<u8> {
+        let stripe = self.stripe();
+        let intent = stripe.payment_intents.get(id).expect("no such payment intent");
+        let object = if kind.starts_with("charge.") {
+            json!({"id": format!("ch_{id}"), "object": "charge", "payment_intent": id, "amount": intent.amount,
+                   "amount_refunded": intent.refunded(), "currency": intent.currency, "refunded": intent.refunded() > 0})
+        } else {
+            json!({"id": id, "object": "payment_intent", "amount": intent.amount, "currency": intent.currency,
+            "status": intent.status, "metadata": intent.metadata,
+            "last_payment_error": if intent.status == "succeeded" { Value::Null } else {
+                json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                       "message": "Your card has insufficient funds."})
+            }})
+        };
+        let event = json!({"id": event_id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
+                           "livemode": false, "data": {"object": object}});
+        serde_json::to_vec(&event).unwrap()
+    }
+
+    /// A person refunds `amount` of payment intent `id` in Stripe's dashboard, not through Valet.
+    pub fn refund_in_dashboard(&self, id: &str, amount: i64) -> String {
+        let mut stripe = self.stripe();
+        stripe.next_id += 1;
+        let refund = format!("re_dashboard{}", stripe.next_id);
+        stripe.payment_intents.get_mut(id).expect("no such payment intent").refunds.push((refund.clone(), amount));
+        refund
     }
 
     /// What Stripe.js does in the driver's browser: attach a card to the setup intent.
@@ -182,7 +231,8 @@ fn test_ca_and_certificate() -> (TlsAcceptor, String) {
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca.self_signed(&ca_key).unwrap();
     let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
+    let server =
+        CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -248,7 +298,11 @@ async fn handle(
     };
     let (status, body, delay) = {
         let mut stripe = stripe.lock().unwrap();
-        let (status, body) = answer(&mut stripe, &mut received);
+        let (mut status, mut body) = answer(&mut stripe, &mut received);
+        if std::mem::take(&mut stripe.fail_after_running_next) {
+            (status, body) =
+                error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "Something went wrong on Stripe's end.");
+        }
         stripe.received.push(received.clone());
         (status, body, stripe.answer_late_next.take())
     };
@@ -320,6 +374,7 @@ fn run_endpoint(stripe: &mut Stripe, method: &Method, path: &str, form: &[(Strin
         }
         ("POST", "/v1/payment_intents") => payment_intent(stripe, n, form),
         ("POST", "/v1/refunds") => refund(stripe, n, form),
+        ("GET", "/v1/refunds") => list_refunds(stripe, form),
         _ => error(StatusCode::NOT_FOUND, "invalid_request_error", "Unrecognized request URL"),
     }
 }
@@ -345,9 +400,11 @@ fn payment_intent(stripe: &mut Stripe, n: u64, form: &[(String, String)]) -> (St
     let intent = json!({
         "id": id, "object": "payment_intent", "amount": amount, "amount_received": if declined.is_some() { 0 } else { amount },
         "currency": currency, "customer": field(form, "customer"), "payment_method": payment_method,
-        "status": status, "metadata": {"valet_session": field(form, "metadata[valet_session]")},
+        "status": status,
+        "metadata": {"valet_session": field(form, "metadata[valet_session]"), "valet_charge": field(form, "metadata[valet_charge]")},
     });
-    stripe.payment_intents.insert(id, PaymentIntent { status, amount, currency, refunded: 0 });
+    let metadata = intent["metadata"].clone();
+    stripe.payment_intents.insert(id, PaymentIntent { status, amount, currency, refunds: Vec::new(), metadata });
     match declined {
         Some(decline_code) => (
             StatusCode::PAYMENT_REQUIRED,
@@ -367,7 +424,7 @@ fn refund(stripe: &mut Stripe, n: u64, form: &[(String, String)]) -> (StatusCode
     let Some(intent) = stripe.payment_intents.get_mut(id).filter(|pi| pi.status == "succeeded") else {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "No such payment_intent, or it has no charge");
     };
-    let left = intent.amount - intent.refunded;
+    let left = intent.amount - intent.refunded();
     let amount = match field(form, "amount") {
         Some(text) => text.parse::<i64>().unwrap_or(-1),
         None => left,
@@ -379,10 +436,32 @@ fn refund(stripe: &mut Stripe, n: u64, form: &[(String, String)]) -> (StatusCode
             "Refund amount is greater than unrefunded amount",
         );
     }
-    intent.refunded += amount;
+    let refund = format!("re_standin{n}");
+    intent.refunds.push((refund.clone(), amount));
     let body = json!({
-        "id": format!("re_standin{n}"), "object": "refund", "amount": amount, "currency": intent.currency,
+        "id": refund, "object": "refund", "amount": amount, "currency": intent.currency,
         "payment_intent": id, "status": "succeeded",
     });
     (StatusCode::OK, body)
+}
+
+/// `GET /v1/refunds?payment_intent=…`: a list object, newest first, as Stripe pages it.
+fn list_refunds(stripe: &Stripe, form: &[(String, String)]) -> (StatusCode, Value) {
+    let Some(id) = field(form, "payment_intent") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "The stand-in lists refunds by payment_intent only",
+        );
+    };
+    let Some(intent) = stripe.payment_intents.get(id) else {
+        return error(StatusCode::NOT_FOUND, "invalid_request_error", "No such payment_intent");
+    };
+    let data: Vec<Value> = intent
+        .refunds
+        .iter()
+        .rev()
+        .map(|(refund, amount)| json!({"id": refund, "object": "refund", "amount": amount, "currency": intent.currency, "payment_intent": id, "status": "succeeded"}))
+        .collect();
+    (StatusCode::OK, json!({"object": "list", "url": "/v1/refunds", "has_more": false, "data": data}))
 }

@@ -10,6 +10,7 @@ pub(crate) mod lots;
 pub(crate) mod openapi;
 mod operators;
 pub(crate) mod reads;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -22,6 +23,9 @@ use tower_http::trace::TraceLayer;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::functions::Function;
+
+/// Stripe's events are a few kilobytes; a bigger body is not one.
+const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     // The upload handlers enforce the configured limit themselves (early 413 on Content-Length,
@@ -41,6 +45,10 @@ pub fn router(state: AppState) -> Router {
     if functions.contains(Function::Gate) {
         // Cameras that read plates themselves report the read straight to the gate.
         app = app.route("/v1/plate-reads", post(reads::post));
+    }
+    if functions.contains(Function::Billing) {
+        // Public: the signature is the credential (404 where no secret is configured).
+        app = app.route("/v1/webhooks/stripe", post(webhooks::stripe).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)));
     }
     if functions.contains(Function::Occupancy) || functions.contains(Function::Query) {
         // Guidance: signs and apps, no key. The lots' live state is the occupancy function's,

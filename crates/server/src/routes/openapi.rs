@@ -100,6 +100,20 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "post",
+        "/v1/webhooks/stripe",
+        Anyone,
+        "Stripe's webhook deliveries, signed (`Stripe-Signature`, VALET_STRIPE_WEBHOOK_SECRET): \
+         payment_intent.succeeded, payment_intent.payment_failed and payment_intent.requires_action settle a charge \
+         whose outcome Valet did not hear; charge.refunded records refunds made in Stripe's dashboard. Each event \
+         acts once; a forged, altered or stale signature is 400 and changes nothing; 404 without a secret.",
+        None,
+        (
+            200,
+            "`{\"event\":\"evt_…\",\"type\":\"…\",\"taken\":\"settled|already_known|refunds_recorded|not_ours|contradicts|ignored\",\"again\":false}`",
+        ),
+    ),
+    op(
+        "post",
         "/v1/card-setups",
         Anyone,
         "With Stripe: start saving a card in Stripe's own card fields; sign up or pay with the returned card_setup.",

@@ -17,3 +17,4 @@ mod reads;
 mod refunds;
 mod routes;
 mod stripe;
+mod stripe_webhooks;

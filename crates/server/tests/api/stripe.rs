@@ -14,13 +14,13 @@ use crate::helpers::{TestApp, spawn_app_with};
 // valet-billing's stand-in, shared by path; this suite uses only part of it.
 #[allow(dead_code)]
 #[path = "../../../billing/tests/billing/stripe_standin.rs"]
-mod stripe_standin;
+pub(crate) mod stripe_standin;
 use stripe_standin::{SECRET_KEY, StripeStandin};
 
-const PUBLISHABLE_KEY: &str = "pk_test_standin";
+pub(crate) const PUBLISHABLE_KEY: &str = "pk_test_standin";
 const CSRF: &str = "c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5";
 
-fn stripe_settings(stripe: &StripeStandin, publishable_key: Option<&str>) -> Settings {
+pub(crate) fn stripe_settings(stripe: &StripeStandin, publishable_key: Option<&str>) -> Settings {
     Settings {
         payment_gateway: GatewayKind::Stripe,
         stripe_secret_key: Some(Secret::new(SECRET_KEY)),

@@ -211,14 +211,15 @@ impl GarageStore {
         bodies.iter().map(|b| from_json("receipt", b)).collect()
     }
 
-    /// Records a refund the provider made. A key already recorded (a retried request) adds
-    /// nothing and returns `false`.
+    /// Records a refund the provider made. A key or a provider reference already recorded (a
+    /// retried request, or the same refund heard of through a webhook) adds nothing and returns
+    /// `false`.
     pub async fn record_refund(&self, refund: &RefundRecord) -> Result<bool, StoreError> {
         let written = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO refunds (refund_key, session_id, charge_key, amount_minor, currency, reference,
                                       refunded_by, reason, refunded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (refund_key) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
             )
             .bind(&refund.key)
             .bind(refund.session.to_string())

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use valet_garage::{ChargeRequest, ChargeState, Currency, IdempotencyKey, Money, Payer};
-use valet_store::StoreError;
+use valet_store::{RefundRecord, StoreError};
 
 use super::{TestGarage, at, conformance, driver, unregistered_session};
 
@@ -12,6 +12,7 @@ conformance!(
     two_identical_charge_requests_at_once_make_one_charge_row,
     an_outcome_is_recorded_once_and_may_be_reported_again,
     charges_awaiting_an_outcome_are_the_outbox_a_retry_resumes,
+    a_refund_is_recorded_once_by_its_key_and_once_by_the_providers_reference,
 );
 
 /// A registered driver's open session and the request to charge it €6.
@@ -107,4 +108,30 @@ async fn charges_awaiting_an_outcome_are_the_outbox_a_retry_resumes(garage: Test
 
     store.record_charge_succeeded(&crashed.idempotency_key, at(2, 10, 30), "pi_2").await.unwrap();
     assert!(store.charges_awaiting_outcome().await.unwrap().is_empty());
+}
+
+/// The desk records a refund it made under its key; a webhook may hear of the same refund first
+/// and record it under another: the provider's reference keeps it one refund.
+async fn a_refund_is_recorded_once_by_its_key_and_once_by_the_providers_reference(garage: TestGarage) {
+    let store = &garage.store;
+    let request = charge_setup(&garage, 5).await;
+    store.record_charge_request(&request, at(2, 10, 0)).await.unwrap();
+    store.record_charge_succeeded(&request.idempotency_key, at(2, 10, 1), "pi_5").await.unwrap();
+    let refund = |key: &str, reference: &str| RefundRecord {
+        key: key.to_owned(),
+        session: request.session,
+        charge: request.idempotency_key.clone(),
+        amount: Money::new(100, Currency::EUR),
+        reference: reference.to_owned(),
+        by: "test".to_owned(),
+        reason: "test".to_owned(),
+        at: at(2, 11, 0),
+    };
+    assert!(store.record_refund(&refund("provider-re_1", "re_1")).await.unwrap());
+    assert!(!store.record_refund(&refund("provider-re_1", "re_1")).await.unwrap(), "the same key");
+    assert!(!store.record_refund(&refund("valet-refund-desk", "re_1")).await.unwrap(), "the same reference");
+    assert!(store.record_refund(&refund("valet-refund-other", "re_2")).await.unwrap());
+    let recorded: Vec<String> =
+        store.refunds_for_session(request.session).await.unwrap().into_iter().map(|r| r.key).collect();
+    assert_eq!(recorded, ["provider-re_1", "valet-refund-other"]);
 }
