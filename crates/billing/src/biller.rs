@@ -1,7 +1,8 @@
 //! [`Biller`]: charging a session's price so that a crash can neither lose the charge nor double
 //! it. Each charge goes request recorded → gateway called → result recorded, in a [`ChargeLog`];
 //! whatever a crash interrupts is still in [`ChargeLog::pending`], and [`Biller::resume_pending`]
-//! sends it again with the same idempotency key, which the provider answers with the first result.
+//! asks the provider what became of it, and sends it again with the same idempotency key only if
+//! the provider has never seen it.
 //!
 //! [`MemoryChargeLog`] is for tests, and for a garage that accepts losing pending charges on
 //! restart; `valet-gate`'s `StoreChargeLog` is the durable one, over the store's charges table,
@@ -14,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use valet_garage::{Charge, ChargeConflict, ChargeRequest, ChargeState, IdempotencyKey, PaymentMethodToken};
 
-use crate::gateway::{GatewayError, PaymentGateway};
+use crate::gateway::{GatewayError, PaymentGateway, ProviderOutcome};
 
 /// A charge as the log holds it: what was asked, of which payment method, and what became of it.
 /// The request and method are kept so that a retry resends exactly what the first attempt sent: a
@@ -124,15 +125,39 @@ impl<G: PaymentGateway, L: ChargeLog> Biller<G, L> {
         self.attempt(logged, at).await
     }
 
-    /// Sends every pending charge again, with its recorded request and key: run at start-up and
-    /// periodically. Stops at the first log error, since the next write would meet the same
-    /// database; a charge it did not reach stays pending, never lost.
+    /// Reconciles every pending charge: run at start-up and periodically. The provider is asked
+    /// first what it holds under the charge's key ([`PaymentGateway::look_up`]); what it knows is
+    /// recorded, and only a charge it has never seen is sent again, with its recorded request and
+    /// key. Asking first is what keeps a charge single after the provider has forgotten the key
+    /// (Stripe: 24 hours), when a resend would be a second payment. Stops at the first log error,
+    /// since the next write would meet the same database; a charge it did not reach stays
+    /// pending, never lost.
     pub async fn resume_pending(&self, at: DateTime<Utc>) -> Result<Vec<Settlement>, BillerError> {
         let mut settlements = Vec::new();
         for logged in self.log.pending().await? {
-            settlements.push(self.attempt(logged, at).await?);
+            settlements.push(self.reconcile(logged, at).await?);
         }
         Ok(settlements)
+    }
+
+    async fn reconcile(&self, logged: LoggedCharge, at: DateTime<Utc>) -> Result<Settlement, BillerError> {
+        let mut charge = logged.charge.clone();
+        match self.gateway.look_up(&logged.request).await {
+            Ok(None) => return self.attempt(logged, at).await,
+            Ok(Some(ProviderOutcome::Paid(paid))) => charge.succeed(at, paid.reference)?,
+            Ok(Some(ProviderOutcome::Refused(error))) => charge.fail(at, error.to_string())?,
+            Ok(Some(ProviderOutcome::Processing)) => {
+                let error = GatewayError::Transient { message: "the provider is still processing it".into() };
+                return Ok(Settlement::StillPending { charge, error });
+            }
+            Err(error) => {
+                tracing::warn!(key = %charge.idempotency_key, %error, "could not ask the provider; the charge stays pending");
+                return Ok(Settlement::StillPending { charge, error });
+            }
+        }
+        tracing::info!(key = %charge.idempotency_key, "the provider knew the pending charge's outcome");
+        self.log.record_result(&charge).await?;
+        Ok(Settlement::Recorded(charge))
     }
 
     async fn attempt(&self, logged: LoggedCharge, at: DateTime<Utc>) -> Result<Settlement, BillerError> {

@@ -77,6 +77,18 @@ pub struct ProviderRefund {
     pub amount: Money,
 }
 
+/// What the provider holds for a charge, when asked before a pending charge is sent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderOutcome {
+    /// It took the money.
+    Paid(GatewayCharge),
+    /// It will not take the money without the driver (declined, or waiting for them to
+    /// authenticate): final, a [`GatewayError::Declined`].
+    Refused(GatewayError),
+    /// Still under way at the provider: ask again later.
+    Processing,
+}
+
 /// Why a gateway call did not succeed, sorted by what the caller may do next. Messages carry the
 /// provider's words and codes, never a secret key or card data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,6 +143,15 @@ pub trait PaymentGateway: Send + Sync {
 
     /// Refunds all or part of a charge, sending `request.key` with it.
     fn refund(&self, request: &RefundRequest) -> impl Future<Output = Result<GatewayRefund, GatewayError>> + Send;
+
+    /// What the provider holds for a charge sent under `request`'s idempotency key, found by the
+    /// key itself (Stripe: the `valet_charge` metadata), or `None` when it has no such charge. The
+    /// [`crate::Biller`] asks this before sending a pending charge again, because a provider keeps
+    /// idempotency keys only so long (Stripe: 24 hours): after that, a resend would charge twice.
+    fn look_up(
+        &self,
+        request: &ChargeRequest,
+    ) -> impl Future<Output = Result<Option<ProviderOutcome>, GatewayError>> + Send;
 
     /// Every refund of the charge `charge_reference` the provider holds that took money back
     /// (failed and cancelled ones left out), oldest first.

@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use valet_garage::{ChargeRequest, Currency, DriverId, IdempotencyKey, Money, PaymentMethodToken, SessionId};
 
 use crate::gateway::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundKey,
-    RefundRequest, check_chargeable,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderOutcome,
+    ProviderRefund, RefundKey, RefundRequest, check_chargeable,
 };
 
 /// One line of a driver's statement, in the order the ledger recorded it.
@@ -254,6 +254,11 @@ impl PaymentGateway for LedgerGateway {
 
     async fn refund(&self, request: &RefundRequest) -> Result<GatewayRefund, GatewayError> {
         self.refund_now(request)
+    }
+
+    async fn look_up(&self, request: &ChargeRequest) -> Result<Option<ProviderOutcome>, GatewayError> {
+        let book = self.book();
+        Ok(book.charges.get(&request.idempotency_key).map(|recorded| ProviderOutcome::Paid(recorded.charge.clone())))
     }
 
     async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {

@@ -21,8 +21,8 @@ mod stripe_webhook;
 
 pub use biller::{Biller, BillerError, ChargeLog, ChargeLogError, LoggedCharge, MemoryChargeLog, Settlement};
 pub use gateway::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundKey,
-    RefundRequest,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderOutcome,
+    ProviderRefund, RefundKey, RefundRequest,
 };
 pub use ledger::{LedgerGateway, Statement, StatementLine};
 pub use stripe::{StripeConfig, StripeGateway, StripePublishableKey, StripeSecretKey, StripeSetupError};

@@ -19,8 +19,8 @@ use serde_json::Value;
 use valet_garage::{ChargeRequest, Currency, DriverId, Money, PaymentMethodToken};
 
 use crate::gateway::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundRequest,
-    check_chargeable,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderOutcome,
+    ProviderRefund, RefundRequest, check_chargeable,
 };
 
 /// A Stripe secret (`sk_…`) or restricted (`rk_…`) key. `Debug` shows only its kind.
@@ -138,7 +138,7 @@ impl StripeGateway {
         Ok(StripeGateway { client, base, secret_key: config.secret_key })
     }
 
-    /// One Stripe call. Only the path, the idempotency key and the status are logged: bodies can
+    /// One Stripe call: `form` is the query of a `GET` and the body of anything else. Only the path, the idempotency key and the status are logged: bodies can
     /// hold a client secret, and the headers hold the secret key.
     async fn call(
         &self,
@@ -149,7 +149,9 @@ impl StripeGateway {
     ) -> Result<Value, GatewayError> {
         let url = self.base.join(path).map_err(|_| rejected(format!("bad Stripe path {path}")))?;
         let mut request = self.client.request(method.clone(), url).bearer_auth(&self.secret_key.0);
-        if !form.is_empty() {
+        if method == Method::GET {
+            request = request.query(form);
+        } else if !form.is_empty() {
             request = request.form(form);
         }
         if let Some(key) = idempotency_key {
@@ -325,10 +327,43 @@ impl PaymentGateway for StripeGateway {
         }
     }
 
+    /// Stripe's search finds a payment by its metadata. It is eventually consistent (a payment of
+    /// the last minute may be missing), which is safe here: within 24 hours a resend with the same
+    /// key is answered with the first result anyway.
+    async fn look_up(&self, request: &ChargeRequest) -> Result<Option<ProviderOutcome>, GatewayError> {
+        // Keys are letters, digits and hyphens, so the query needs no escaping; checked anyway.
+        let key = request.idempotency_key.as_str();
+        if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(rejected(format!("{key:?} cannot be searched for")));
+        }
+        let query = [("query", format!("metadata['valet_charge']:'{key}'")), ("limit", "10".to_owned())];
+        let body = self.call(Method::GET, "/v1/payment_intents/search", None, &query).await?;
+        let found = body["data"].as_array().ok_or_else(|| transient("Stripe's search result has no data".into()))?;
+        // One key makes one payment; should there be more, one that took the money decides.
+        let paid = found.iter().find(|intent| intent["status"] == "succeeded");
+        let Some(intent) = paid.or(found.first()) else { return Ok(None) };
+        let reference = text(intent, "id")?.to_owned();
+        Ok(Some(match text(intent, "status")? {
+            "succeeded" => ProviderOutcome::Paid(GatewayCharge {
+                idempotency_key: request.idempotency_key.clone(),
+                reference,
+                amount: money(intent)?,
+            }),
+            "processing" => ProviderOutcome::Processing,
+            status => {
+                let error = &intent["last_payment_error"];
+                let code = error["decline_code"].as_str().or(error["code"].as_str()).unwrap_or(status);
+                let message =
+                    error["message"].as_str().map_or_else(|| format!("payment {reference} is {status}"), str::to_owned);
+                ProviderOutcome::Refused(GatewayError::Declined { code: Some(code.to_owned()), message })
+            }
+        }))
+    }
+
     async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {
         // A stay's payment is refunded a handful of times at most: one page of 100 is all of them.
-        let path = format!("/v1/refunds?payment_intent={}&limit=100", stripe_id(charge_reference)?);
-        let body = self.call(Method::GET, &path, None, &[]).await?;
+        let query = [("payment_intent", stripe_id(charge_reference)?.to_owned()), ("limit", "100".to_owned())];
+        let body = self.call(Method::GET, "/v1/refunds", None, &query).await?;
         let listed = body["data"].as_array().ok_or_else(|| transient("Stripe's refund list has no data".into()))?;
         let mut refunds = Vec::new();
         // Stripe lists newest first.

@@ -7,8 +7,8 @@
 
 use rand::Rng;
 use valet_billing::{
-    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderRefund, RefundRequest,
-    StripeGateway,
+    CardSetup, CustomerRef, GatewayCharge, GatewayError, GatewayRefund, PaymentGateway, ProviderOutcome,
+    ProviderRefund, RefundRequest, StripeGateway,
 };
 use valet_garage::{ChargeRequest, ChargeState, DriverId, Money, PaymentMethodToken};
 use valet_store::GarageStore;
@@ -106,6 +106,12 @@ impl PaymentGateway for StoreLedger {
         })
     }
 
+    /// The ledger's charge is a receivable whose reference its key decides: a resend is the same
+    /// charge by construction, however late, so there is nothing to ask first.
+    async fn look_up(&self, _request: &ChargeRequest) -> Result<Option<ProviderOutcome>, GatewayError> {
+        Ok(None)
+    }
+
     /// The ledger's refunds are the garage's own records: a refund is made here only as the
     /// desk records it.
     async fn refunds_of(&self, charge_reference: &str) -> Result<Vec<ProviderRefund>, GatewayError> {
@@ -175,6 +181,13 @@ impl PaymentGateway for ConfiguredGateway {
         match self {
             ConfiguredGateway::Ledger(g) => g.refund(request).await,
             ConfiguredGateway::Stripe(g) => g.refund(request).await,
+        }
+    }
+
+    async fn look_up(&self, request: &ChargeRequest) -> Result<Option<ProviderOutcome>, GatewayError> {
+        match self {
+            ConfiguredGateway::Ledger(g) => g.look_up(request).await,
+            ConfiguredGateway::Stripe(g) => g.look_up(request).await,
         }
     }
 

@@ -59,7 +59,7 @@ fn succeeded(settlement: &Settlement) -> bool {
 }
 
 #[tokio::test]
-async fn a_crash_between_charging_and_recording_is_resumed_with_the_same_key_and_charged_once() {
+async fn a_crash_between_charging_and_recording_is_reconciled_by_asking_the_provider_and_charged_once() {
     let stripe = StripeStandin::start().await;
     let biller = Biller::new(stripe.gateway(), CrashingLog::new(Crash::WriteFails));
     let request = exit_charge(10, 1, 600);
@@ -73,10 +73,10 @@ async fn a_crash_between_charging_and_recording_is_resumed_with_the_same_key_and
     assert!(matches!(&resumed[..], [settlement] if succeeded(settlement)), "{resumed:?}");
     assert!(biller.log().pending().await.unwrap().is_empty());
     assert_eq!(stripe.succeeded_payment_intents().len(), 1, "neither lost nor doubled");
-    let sent = stripe.received_at("/v1/payment_intents");
-    assert_eq!(sent.len(), 2);
-    assert!(sent.iter().all(|r| r.idempotency_key.as_deref() == Some(request.idempotency_key.as_str())));
-    assert!(sent[1].replayed);
+    // Stripe is asked what it holds under the key and answers with the payment: no resend.
+    assert_eq!(stripe.received_at("/v1/payment_intents").len(), 1);
+    let [asked] = &stripe.received_at("/v1/payment_intents/search")[..] else { panic!("{:?}", stripe.received()) };
+    assert!(asked.field("query").unwrap().contains(request.idempotency_key.as_str()), "{asked:?}");
 }
 
 #[tokio::test]
@@ -172,4 +172,60 @@ async fn a_key_already_recorded_for_another_charge_is_refused_before_the_provide
 
     assert!(matches!(result, Err(BillerError::KeyReused(_))), "{result:?}");
     assert_eq!(biller.gateway().charge_count(), 1);
+}
+
+/// Stripe took the money and answered 500, then forgot the key (24 hours later): a resend would
+/// be a second payment. Reconciling asks Stripe first, finds the payment by its key, and records it.
+#[tokio::test]
+async fn a_payment_whose_answer_was_lost_is_found_by_its_key_not_charged_again_after_stripe_forgot_the_key() {
+    let stripe = StripeStandin::start().await;
+    let biller = Biller::new(stripe.gateway(), MemoryChargeLog::new());
+    let request = exit_charge(10, 1, 600);
+    stripe.fail_after_running_next();
+
+    let lost = biller.settle(&request, &stripe_card("pm_card_visa"), at(0)).await.unwrap();
+    stripe.forget_idempotency_keys();
+    let resumed = biller.resume_pending(at(1)).await.unwrap();
+
+    assert!(matches!(lost, Settlement::StillPending { .. }), "{lost:?}");
+    let [(intent, 600)] = &stripe.succeeded_payment_intents()[..] else { panic!("{:?}", stripe.payment_intents()) };
+    let [Settlement::Recorded(charge)] = &resumed[..] else { panic!("{resumed:?}") };
+    assert!(matches!(charge.state(), ChargeState::Succeeded { reference, .. } if reference == intent), "{charge:?}");
+    assert_eq!(stripe.received_at("/v1/payment_intents").len(), 1, "sent once, never again");
+    assert!(biller.resume_pending(at(2)).await.unwrap().is_empty(), "nothing is left pending");
+}
+
+/// The same for a decline whose answer was lost: found, and recorded as the failure it was.
+#[tokio::test]
+async fn a_decline_whose_answer_was_lost_is_found_and_recorded_failed() {
+    let stripe = StripeStandin::start().await;
+    stripe.decline("pm_card_chargeDeclined", "insufficient_funds");
+    let biller = Biller::new(stripe.gateway(), MemoryChargeLog::new());
+    let request = exit_charge(10, 1, 600);
+    stripe.fail_after_running_next();
+
+    biller.settle(&request, &stripe_card("pm_card_chargeDeclined"), at(0)).await.unwrap();
+    stripe.forget_idempotency_keys();
+    let resumed = biller.resume_pending(at(1)).await.unwrap();
+
+    let [Settlement::Recorded(charge)] = &resumed[..] else { panic!("{resumed:?}") };
+    assert!(matches!(charge.state(), ChargeState::Failed { reason, .. } if reason.contains("insufficient_funds")));
+    assert_eq!(stripe.received_at("/v1/payment_intents").len(), 1);
+}
+
+/// A charge Stripe never saw (rate-limited before it ran) is not found, and is then sent.
+#[tokio::test]
+async fn a_charge_the_provider_never_saw_is_sent_again_once_and_only_once() {
+    let stripe = StripeStandin::start().await;
+    stripe.rate_limit_next(1);
+    let biller = Biller::new(stripe.gateway(), MemoryChargeLog::new());
+    let request = exit_charge(10, 1, 600);
+
+    biller.settle(&request, &stripe_card("pm_card_visa"), at(0)).await.unwrap();
+    stripe.forget_idempotency_keys();
+    let resumed = biller.resume_pending(at(1)).await.unwrap();
+
+    assert!(matches!(&resumed[..], [settlement] if succeeded(settlement)), "{resumed:?}");
+    assert_eq!(stripe.received_at("/v1/payment_intents/search").len(), 1, "asked first");
+    assert_eq!(stripe.succeeded_payment_intents().len(), 1);
 }

@@ -175,6 +175,11 @@ impl StripeStandin {
         self.stripe().fail_after_running_next = true;
     }
 
+    /// Stripe forgets every idempotency key, as it does after 24 hours: a resend is a new request.
+    pub fn forget_idempotency_keys(&self) {
+        self.stripe().saved.clear();
+    }
+
     /// Charges of `payment_method` are declined with `decline_code`.
     pub fn decline(&self, payment_method: &str, decline_code: &str) {
         self.stripe().declines.insert(payment_method.to_owned(), decline_code.to_owned());
@@ -375,6 +380,7 @@ fn run_endpoint(stripe: &mut Stripe, method: &Method, path: &str, form: &[(Strin
         ("POST", "/v1/payment_intents") => payment_intent(stripe, n, form),
         ("POST", "/v1/refunds") => refund(stripe, n, form),
         ("GET", "/v1/refunds") => list_refunds(stripe, form),
+        ("GET", "/v1/payment_intents/search") => search_payment_intents(stripe, form),
         _ => error(StatusCode::NOT_FOUND, "invalid_request_error", "Unrecognized request URL"),
     }
 }
@@ -443,6 +449,36 @@ fn refund(stripe: &mut Stripe, n: u64, form: &[(String, String)]) -> (StatusCode
         "payment_intent": id, "status": "succeeded",
     });
     (StatusCode::OK, body)
+}
+
+/// `GET /v1/payment_intents/search?query=metadata['valet_charge']:'KEY'`: the one query the
+/// adapter makes, in Stripe's search syntax; anything else is refused as Stripe refuses a query it
+/// cannot parse.
+fn search_payment_intents(stripe: &Stripe, form: &[(String, String)]) -> (StatusCode, Value) {
+    let query = field(form, "query").unwrap_or_default();
+    let Some(key) = query.strip_prefix("metadata['valet_charge']:'").and_then(|rest| rest.strip_suffix('\'')) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "The stand-in searches by metadata['valet_charge'] only",
+        );
+    };
+    let data: Vec<Value> = stripe
+        .payment_intents
+        .iter()
+        .filter(|(_, intent)| intent.metadata["valet_charge"] == key)
+        .map(|(id, intent)| {
+            json!({"id": id, "object": "payment_intent", "amount": intent.amount, "currency": intent.currency,
+                   "status": intent.status, "metadata": intent.metadata,
+                   "last_payment_error": if intent.status == "succeeded" { Value::Null } else {
+                       json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."})
+                   }})
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        json!({"object": "search_result", "url": "/v1/payment_intents/search", "has_more": false, "data": data}),
+    )
 }
 
 /// `GET /v1/refunds?payment_intent=…`: a list object, newest first, as Stripe pages it.
