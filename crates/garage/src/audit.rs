@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::charge::IdempotencyKey;
 use crate::id::{PermitId, SessionId};
+use crate::missed_exit::MissedExitPolicy;
 use crate::money::Money;
 use crate::plate::Plate;
 use crate::read::{CameraId, Direction};
@@ -72,6 +73,13 @@ pub enum AuditAction {
     ReviewDecision {
         session: SessionId,
         decision: ReviewDecision,
+    },
+    /// A stay whose exit was never read, closed under `policy` at `price`: by an operator from
+    /// the review queue, or by the gate when the same car entered again.
+    MissedExitClosed {
+        session: SessionId,
+        policy: MissedExitPolicy,
+        price: Money,
     },
     /// A review item closed without changing a session (a denied car turned away, a misread
     /// confirmed): the store's item id and the operator's resolution.

@@ -20,6 +20,7 @@ mod driver;
 mod gate;
 mod id;
 mod lists;
+mod missed_exit;
 mod money;
 mod pay_by_plate;
 mod plate;
@@ -41,6 +42,7 @@ pub use gate::{
 pub use gate::{DOMINANCE, KeyEvidence, PooledRead, pool};
 pub use id::{DriverId, InvalidId, LinkToken, PermitId, SessionId};
 pub use lists::{InvalidPermit, Permit, PermitBenefit, PermitCheck, PermitTerms, PlateLists};
+pub use missed_exit::{InvalidMissedExitPolicy, MissedExitPolicy};
 pub use money::{Currency, InvalidCurrency, InvalidPercent, Money, MoneyError, Percent};
 pub use pay_by_plate::{ArrivalHour, Reached, TRIES_WINDOW, WRONG_TRIES, reach_unpaid};
 pub use plate::{InvalidPlate, MAX_GLYPHS, MIN_GLYPHS, MatchingKey, Plate};

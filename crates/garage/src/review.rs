@@ -22,6 +22,9 @@ pub enum ReviewReason {
     NoOpenSession,
     /// The stored payment method was refused.
     ChargeFailed { reason: String },
+    /// A stay open longer than the garage's limit: its exit was probably never read. An operator
+    /// closes it at the daily maximum or free.
+    MissedExit { open_since: DateTime<Utc> },
     /// An operator or driver disputes the price.
     Disputed { note: String },
 }

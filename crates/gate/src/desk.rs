@@ -60,6 +60,8 @@ pub enum DeskError {
     AlreadyDecided(i64),
     #[error("review item {0} concerns no session, so it can only be resolved, not decided")]
     NoSessionToDecide(i64),
+    #[error("review item {0} is not a missed exit; only a missed exit's stay is closed at the daily maximum or free")]
+    NotAMissedExit(i64),
     #[error("no session {0}")]
     UnknownSession(SessionId),
     #[error("session {0} is {1}; a review decision applies to a closed, unpaid or reviewed stay")]

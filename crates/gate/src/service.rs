@@ -17,6 +17,7 @@ use valet_store::{CloseOutcome, GarageStore, Lane, ReviewItemId, StoreError};
 
 use crate::charge_log::StoreChargeLog;
 use crate::clock::{Clock, IdSource, RandomIds};
+use crate::missed_exits::MissedExits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -109,6 +110,7 @@ pub struct GateService<G, L = StoreChargeLog> {
     /// Swapped whole by [`GateService::set_tariff`]; each exit prices with the one it read.
     tariff: RwLock<Arc<Tariff>>,
     config: GateConfig,
+    pub(crate) missed_exits: MissedExits,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
 }
@@ -136,7 +138,14 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> GateService<G, L> {
-        GateService { store, biller, tariff: RwLock::new(Arc::new(tariff)), config, clock, ids }
+        let tariff = RwLock::new(Arc::new(tariff));
+        GateService { store, biller, tariff, config, missed_exits: MissedExits::default(), clock, ids }
+    }
+
+    /// The same service with `missed_exits` as its rules for stays whose exit was never read.
+    pub fn with_missed_exits(mut self, missed_exits: MissedExits) -> GateService<G, L> {
+        self.missed_exits = missed_exits;
+        self
     }
 
     pub fn store(&self) -> &GarageStore {
@@ -192,13 +201,24 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
             // One car at a time across every gate on the database: two reads of it arriving
             // together must not both find no stay and both open one.
             let lock = self.store.lock_plate(&session.plate).await?;
+            let mut stale = Vec::new();
             let repeat = match self.repeated_entry(session, read).await {
-                Ok(None) => self.store.open_session(session).await.map(|_| None).map_err(GateError::from),
+                Ok(None) => match self.close_stale_stays(session, read).await {
+                    Ok(closed) => {
+                        stale = closed;
+                        self.store.open_session(session).await.map(|_| None).map_err(GateError::from)
+                    }
+                    Err(error) => Err(error),
+                },
                 other => other,
             };
             lock.release().await?;
             if let Some(repeat) = repeat? {
                 return Ok(repeat);
+            }
+            // Charged once the car's lock is let go: a provider's answer must not hold other reads.
+            for closed in stale {
+                self.charge_missed_exit(closed).await?;
             }
         }
         let review = match &decision.review {
@@ -223,13 +243,7 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         for record in self.store.open_sessions_by_plate(&would_open.plate).await? {
             if (record.entry - read.at).abs() <= window
                 && let Some(session) = record.to_session()?
-                && match (&session.payer, &would_open.payer) {
-                    (Payer::Registered(a), Payer::Registered(b)) => a == b && session.plate == would_open.plate,
-                    (Payer::Unregistered { .. }, Payer::Unregistered { .. }) => {
-                        session.plate.matching_key() == would_open.plate.matching_key()
-                    }
-                    _ => false,
-                }
+                && same_car(&session, would_open)
             {
                 let decision = EntryDecision {
                     barrier: Barrier::Lift,
@@ -472,6 +486,18 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
                 _ => Ok((None, None)),
             };
         }
+    }
+}
+
+/// Whether `open` is a stay of the car `would_open` is for: the same account and spelling, or,
+/// unregistered, the same matching key. A confusable plate of another account is another car.
+pub(crate) fn same_car(open: &ParkingSession, would_open: &ParkingSession) -> bool {
+    match (&open.payer, &would_open.payer) {
+        (Payer::Registered(a), Payer::Registered(b)) => a == b && open.plate == would_open.plate,
+        (Payer::Unregistered { .. }, Payer::Unregistered { .. }) => {
+            open.plate.matching_key() == would_open.plate.matching_key()
+        }
+        _ => false,
     }
 }
 

@@ -384,7 +384,8 @@ pub struct PlateCorrectionBody {
 /// `POST /v1/review-items/{id}/decision`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewDecisionBody {
-    /// What to do with the item's session, if anything: `mark_paid`, `mark_unpaid`, `reprice`.
+    /// What to do with the item's session, if anything: `mark_paid`, `mark_unpaid`, `reprice`;
+    /// for a missed exit (a stay still open), `close_at_daily_maximum` or `close_free`.
     #[serde(default)]
     pub session: Option<SessionDecision>,
     /// One line for the queue: "confirmed AB123CD", "turned away at the entry".
@@ -401,6 +402,10 @@ pub enum SessionDecision {
     Reprice {
         amount_minor: i64,
     },
+    /// A missed exit: close the open stay at the tariff's daily maximum and charge it.
+    CloseAtDailyMaximum,
+    /// A missed exit: close the open stay free.
+    CloseFree,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

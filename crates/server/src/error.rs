@@ -159,6 +159,7 @@ fn desk_status(error: &DeskError) -> StatusCode {
         DeskError::Tariff(_)
         | DeskError::Permit(_)
         | DeskError::NoSessionToDecide(_)
+        | DeskError::NotAMissedExit(_)
         | DeskError::OverRefund { .. }
         | DeskError::RefundKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         DeskError::RefundRefused(e) | DeskError::CardNotSaved(e) if e.is_final() => StatusCode::PAYMENT_REQUIRED,
@@ -190,6 +191,7 @@ fn desk_code(error: &DeskError) -> &'static str {
         DeskError::UnknownReviewItem(_) | DeskError::UnknownSession(_) => "not_found",
         DeskError::AlreadyDecided(_) => "already_decided",
         DeskError::NoSessionToDecide(_) => "no_session_to_decide",
+        DeskError::NotAMissedExit(_) => "not_a_missed_exit",
         DeskError::NotDecidable(..) => "not_decidable",
         DeskError::Tariff(_) => "invalid_tariff",
         DeskError::Permit(_) => "invalid_permit",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use valet_billing::{StripeConfig, StripeGateway, StripePublishableKey, StripeSecretKey};
 use valet_garage::{Barrier, GateConfig, Money, Tariff};
-use valet_gate::{ConfiguredGateway, GateService, StoreLedger, SystemClock};
+use valet_gate::{ConfiguredGateway, GateService, MissedExits, StoreLedger, SystemClock};
 use valet_store::{GarageStore, PlateKey, Store};
 
 use crate::Settings;
@@ -22,7 +22,8 @@ pub type Gate = GateService<ConfiguredGateway>;
 /// printed by `GET /v1/tariff` and replaced with `PUT /v1/tariff`).
 pub const EXAMPLE_TARIFF: &str = include_str!("../example-tariff.toml");
 
-/// How often pending charges (a provider that did not answer, a crash mid-charge) are retried.
+/// How often pending charges (a provider that did not answer, a crash mid-charge) are reconciled,
+/// and stays open too long raised as missed exits.
 const RESUME_EVERY: Duration = Duration::from_secs(60);
 /// How often retention looks for settled sessions past their days.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
@@ -51,7 +52,12 @@ pub async fn open(settings: &Settings, store: &Store) -> anyhow::Result<Gate> {
         valet_billing::StripeWebhookSecret::parse(secret.expose())?;
     }
     tracing::info!(backend = ?garage.backend(), gateway = gateway.name(), "garage open");
-    Ok(GateService::new(garage, gateway, tariff, config, Arc::new(SystemClock)))
+    let missed_exits = MissedExits {
+        flag_after: (settings.missed_exit_after_hours > 0)
+            .then(|| chrono::TimeDelta::hours(i64::from(settings.missed_exit_after_hours))),
+        policy: settings.missed_exit_policy,
+    };
+    Ok(GateService::new(garage, gateway, tariff, config, Arc::new(SystemClock)).with_missed_exits(missed_exits))
 }
 
 /// The database: PostgreSQL when `database_url` is set (then nothing is kept on local disk),
@@ -65,7 +71,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     })
 }
 
-/// Retries pending charges every minute and runs retention every hour (settled plates, lot
+/// Reconciles pending charges and raises missed exits every minute, and runs retention every hour (settled plates, lot
 /// history, the inbox), until the process ends. Errors are logged and retried on the next tick: housekeeping never stops the gate.
 pub fn spawn_housekeeping(gate: Arc<Gate>, retention_days: u32) {
     tokio::spawn(async move {
@@ -73,11 +79,16 @@ pub fn spawn_housekeeping(gate: Arc<Gate>, retention_days: u32) {
         let mut retention = tokio::time::interval(RETENTION_EVERY);
         loop {
             tokio::select! {
-                _ = resume.tick() => match gate.resume_pending().await {
-                    Ok(settled) if !settled.is_empty() => tracing::info!(count = settled.len(), "pending charges settled"),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "retrying pending charges failed"),
-                },
+                _ = resume.tick() => {
+                    match gate.resume_pending().await {
+                        Ok(settled) if !settled.is_empty() => tracing::info!(count = settled.len(), "pending charges settled"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "retrying pending charges failed"),
+                    }
+                    if let Err(e) = gate.flag_missed_exits().await {
+                        tracing::error!(error = %e, "raising missed exits for review failed");
+                    }
+                }
                 _ = retention.tick() => retain(gate.store(), retention_days).await,
             }
         }

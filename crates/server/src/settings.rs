@@ -49,6 +49,14 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_SHOW_FEE_BELOW_MINOR", "exit displays show a fee only below this, in minor units (default 5000)"),
     ("VALET_LEAVE_WITHIN_MINUTES", "minutes a paid car has to pass the exit (default 15)"),
     ("VALET_HOLD_WHEN_UNSURE", "`true`: keep the barrier down when no session can be chosen (default false)"),
+    (
+        "VALET_MISSED_EXIT_AFTER_HOURS",
+        "stays open longer than this are raised for review as missed exits (default 72; 0: never)",
+    ),
+    (
+        "VALET_MISSED_EXIT_POLICY",
+        "`daily_maximum` (default) or `free`: how a stale stay is closed when the same car enters again",
+    ),
     ("VALET_RETENTION_DAYS", "days a settled session keeps its plate, and lot history is kept (default 30)"),
     ("VALET_MQTT_BROKER", "HOST:PORT of the MQTT broker signs listen on, e.g. 127.0.0.1:1883 (default: none)"),
     ("VALET_MQTT_PREFIX", "topic prefix: counts go to PREFIX/lots/ID/availability, retained (default valet)"),
@@ -95,6 +103,8 @@ pub struct Settings {
     pub show_fee_below_minor: i64,
     pub leave_within_minutes: u32,
     pub hold_when_unsure: bool,
+    pub missed_exit_after_hours: u32,
+    pub missed_exit_policy: valet_garage::MissedExitPolicy,
     pub retention_days: u32,
     pub lots_dir: Option<PathBuf>,
     pub mqtt_broker: Option<String>,
@@ -169,6 +179,8 @@ impl Default for Settings {
             show_fee_below_minor: 5000,
             leave_within_minutes: 15,
             hold_when_unsure: false,
+            missed_exit_after_hours: 72,
+            missed_exit_policy: valet_garage::MissedExitPolicy::DailyMaximum,
             retention_days: valet_store::DEFAULT_RETENTION_DAYS,
             lots_dir: None,
             mqtt_broker: None,
@@ -227,7 +239,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 29] = [
+const KEYS: [&str; 31] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -250,6 +262,8 @@ const KEYS: [&str; 29] = [
     "show_fee_below_minor",
     "leave_within_minutes",
     "hold_when_unsure",
+    "missed_exit_after_hours",
+    "missed_exit_policy",
     "retention_days",
     "lots_dir",
     "mqtt_broker",

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MINUTES_PER_DAY, Tariff};
 use crate::discount::Discount;
+use crate::missed_exit::MissedExitPolicy;
 use crate::money::Money;
 
 const DAY: i64 = MINUTES_PER_DAY as i64;
@@ -68,6 +69,10 @@ pub enum LineItem {
         days: u64,
     },
     Discount(Discount),
+    /// No exit was read: the stay is priced by the policy it was closed under, not by its length.
+    MissedExit {
+        policy: MissedExitPolicy,
+    },
 }
 
 impl fmt::Display for LineItem {
@@ -81,6 +86,8 @@ impl fmt::Display for LineItem {
             LineItem::Discount(Discount::FreeMinutes(minutes)) => write!(f, "{minutes} free minutes"),
             LineItem::Discount(Discount::FixedMinor(_)) => write!(f, "discount"),
             LineItem::Discount(Discount::Percent(percent)) => write!(f, "{} % off", percent.value()),
+            LineItem::MissedExit { policy: MissedExitPolicy::DailyMaximum } => write!(f, "missed exit: daily maximum"),
+            LineItem::MissedExit { policy: MissedExitPolicy::Free } => write!(f, "missed exit: free"),
         }
     }
 }

@@ -6,4 +6,5 @@ mod desk;
 mod entry;
 mod exit;
 mod matching;
+mod missed_exits;
 mod support;

@@ -536,6 +536,8 @@ fn schemas() -> Value {
                     "oneOf": [
                         { "type": "object", "required": ["decision"], "properties": { "decision": { "const": "mark_paid" } } },
                         { "type": "object", "required": ["decision"], "properties": { "decision": { "const": "mark_unpaid" } } },
+                        { "type": "object", "required": ["decision"], "properties": { "decision": { "const": "close_at_daily_maximum" } } },
+                        { "type": "object", "required": ["decision"], "properties": { "decision": { "const": "close_free" } } },
                         {
                             "type": "object",
                             "required": ["decision", "amount_minor"],

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use valet_garage::{AuditEvent, Money, PlateLists, Price, Reason, ReviewDecision, SessionId};
+use valet_garage::{AuditEvent, MissedExitPolicy, Money, PlateLists, Price, Reason, ReviewDecision, SessionId};
 use valet_store::{ListKind, RefundRecord, ReviewItemId, SessionFilter, StoredReviewItem};
 
 use super::drivers::{parse_plate, session_view};
@@ -112,8 +112,17 @@ pub async fn decide_review(
     let id = parse_review_item(&id)?;
     let gate = state.gate();
     let now = Utc::now();
+    let missed_exit = match body.session {
+        Some(SessionDecision::CloseAtDailyMaximum) => Some(MissedExitPolicy::DailyMaximum),
+        Some(SessionDecision::CloseFree) => Some(MissedExitPolicy::Free),
+        _ => None,
+    };
+    if let Some(policy) = missed_exit {
+        let (item, _) = gate.decide_missed_exit(id, policy, operator.id(), reason(&body.why)?).await?;
+        return Ok(Json(review_view(item)));
+    }
     let decision = match body.session {
-        None => None,
+        None | Some(SessionDecision::CloseAtDailyMaximum | SessionDecision::CloseFree) => None,
         Some(SessionDecision::MarkPaid) => Some(ReviewDecision::MarkPaid { at: now }),
         Some(SessionDecision::MarkUnpaid) => Some(ReviewDecision::MarkUnpaid { at: now }),
         Some(SessionDecision::Reprice { amount_minor }) => {

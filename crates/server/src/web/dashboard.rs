@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{TimeDelta, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
-use valet_garage::{OperatorId, Reason, ReviewDecision};
+use valet_garage::{MissedExitPolicy, OperatorId, Reason, ReviewDecision};
 use valet_store::{Device, ListKind, ReviewItemId, SessionFilter};
 
 use super::calibration::panel;
@@ -276,8 +276,13 @@ pub async fn dashboard(
                                     label for=(format!("decision-{id}")) { "The stay" }
                                     select id=(format!("decision-{id}")) name="decision" {
                                         option value="none" { "leave as it is" }
-                                        option value="mark_paid" { "mark paid" }
-                                        option value="mark_unpaid" { "mark unpaid (a debt)" }
+                                        @if matches!(item.item.reason, valet_garage::ReviewReason::MissedExit { .. }) {
+                                            option value="close_daily_maximum" { "close at the daily maximum" }
+                                            option value="close_free" { "close free" }
+                                        } @else {
+                                            option value="mark_paid" { "mark paid" }
+                                            option value="mark_unpaid" { "mark unpaid (a debt)" }
+                                        }
                                     }
                                 }
                                 label for=(format!("why-{id}")) { "Why (kept in the audit log)" }
@@ -391,6 +396,13 @@ fn action(what: &valet_garage::AuditAction) -> String {
         A::ManualBarrierOpen { camera } => format!("lifted the barrier at {}", camera.0),
         A::Refund { charge, amount } => format!("refunded {amount} of {charge}"),
         A::ReviewDecision { session, .. } => format!("decided the review of stay {session}"),
+        A::MissedExitClosed { session, policy, price } => {
+            let how = match policy {
+                valet_garage::MissedExitPolicy::DailyMaximum => "at the daily maximum",
+                valet_garage::MissedExitPolicy::Free => "free",
+            };
+            format!("closed stay {session}, whose exit was never read, {how} ({price})")
+        }
         A::ReviewResolved { item, resolution } => format!("resolved review item {item}: {resolution}"),
         A::PlateCorrected { read, plate, .. } => format!("corrected the plate {read} to {}", plate.display()),
         A::TariffChange { .. } => "changed the tariff".to_owned(),
@@ -537,6 +549,7 @@ fn reason(reason: &valet_garage::ReviewReason) -> &'static str {
         R::NoOpenSession => "Exit with no open stay",
         R::ChargeFailed { .. } => "Charge declined",
         R::Disputed { .. } => "Disputed price",
+        R::MissedExit { .. } => "Open too long: exit never read",
     }
 }
 
@@ -566,11 +579,23 @@ pub async fn decide(
         "mark_unpaid" => Some(ReviewDecision::MarkUnpaid { at: now }),
         _ => None,
     };
+    let missed_exit = match form.decision.as_str() {
+        "close_daily_maximum" => Some(MissedExitPolicy::DailyMaximum),
+        "close_free" => Some(MissedExitPolicy::Free),
+        _ => None,
+    };
     let who = OperatorId(operator.name.as_str().to_owned());
-    let decided = match (Reason::parse(&form.why), form.resolution.trim()) {
-        (Err(_), _) => Err("Say why: every decision is audited with a reason.".to_owned()),
-        (_, "") => Err("Say what you decided.".to_owned()),
-        (Ok(why), resolution) => state
+    let decided = match (Reason::parse(&form.why), form.resolution.trim(), missed_exit) {
+        (Err(_), _, _) => Err("Say why: every decision is audited with a reason.".to_owned()),
+        // The close is the decision: its resolution is written for the operator.
+        (Ok(why), _, Some(policy)) => state
+            .gate()
+            .decide_missed_exit(ReviewItemId(id), policy, who, why)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        (_, "", None) => Err("Say what you decided.".to_owned()),
+        (Ok(why), resolution, None) => state
             .gate()
             .decide_review(ReviewItemId(id), decision, resolution, who, why)
             .await

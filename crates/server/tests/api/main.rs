@@ -13,6 +13,7 @@ mod garage;
 mod helpers;
 mod lots;
 mod metrics;
+mod missed_exits;
 mod reads;
 mod refunds;
 mod routes;

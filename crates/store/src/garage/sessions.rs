@@ -194,6 +194,24 @@ impl GarageStore {
         rows.into_iter().map(SessionRecord::try_from).collect()
     }
 
+    /// Open sessions entered before `entered_before` that have never been raised as a missed exit
+    /// (an operator who left one open keeps it open), oldest first, at most `limit`.
+    pub async fn open_sessions_unflagged_since(
+        &self,
+        entered_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "{SESSION_SELECT} WHERE s.state = 'open' AND s.entry_at < $1 AND NOT EXISTS (
+                 SELECT 1 FROM review_items r WHERE r.session_id = s.id AND r.reason = 'missed_exit')
+             ORDER BY s.entry_at, s.id LIMIT $2"
+        );
+        let rows: Vec<SessionRow> = with_pool!(self, |pool| {
+            sqlx::query_as(&sql).bind(entered_before).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(SessionRecord::try_from).collect()
+    }
+
     /// Sessions whose plate has `plate`'s matching key that are open, or closed at or after
     /// `exited_since`, oldest first: what the exit gate matches a read against, including a car
     /// read twice or one whose driver just paid by plate.
