@@ -74,6 +74,11 @@ pub enum AuditAction {
         session: SessionId,
         decision: ReviewDecision,
     },
+    /// An unpaid stay charged again under a new attempt's key.
+    ChargeRetried {
+        session: SessionId,
+        charge: IdempotencyKey,
+    },
     /// A stay whose exit was never read, closed under `policy` at `price`: by an operator from
     /// the review queue, or by the gate when the same car entered again.
     MissedExitClosed {

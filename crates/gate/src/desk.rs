@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use valet_billing::{CardSetup, ChargeLog, GatewayError, PaymentGateway, RefundKey, RefundRequest, Settlement};
 use valet_garage::{
     AlreadyRegistered, AuditAction, AuditEvent, CameraId, ChargeRequest, ChargeState, Direction, Driver, DriverId,
-    ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession,
+    ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession, Payer,
     PaymentMethodToken, Permit, PermitTerms, Plate, PlateChangeError, PlateRead, Reason, RecoveryCode, ReviewDecision,
     SessionEvent, SessionId, SessionState, Tariff, TariffError, TariffSpec,
 };
 use valet_store::{DriverToken, ListKind, RefundRecord, ReviewItemId, StoredReviewItem};
 
-use crate::service::{GateError, GateService, HandledExit};
+use crate::service::{GateError, GateService, HandledExit, SettledCharge};
 
 /// Why a person's request was refused; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,8 @@ pub enum DeskError {
     AlreadyDecided(i64),
     #[error("review item {0} concerns no session, so it can only be resolved, not decided")]
     NoSessionToDecide(i64),
+    #[error("session {0} cannot be charged again: {1}")]
+    NotRetryable(SessionId, &'static str),
     #[error("review item {0} is not a missed exit; only a missed exit's stay is closed at the daily maximum or free")]
     NotAMissedExit(i64),
     #[error("no session {0}")]
@@ -285,6 +287,35 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         self.store().record_refund(&record).await?;
         self.audit(who, AuditAction::Refund { charge, amount: record.amount }, why).await?;
         Ok(record)
+    }
+
+    /// Charges an unpaid stay again (its driver's bank said no, and the driver has since put money
+    /// on the card or saved another): a new attempt under the next key, since the old key only
+    /// replays the refusal, to the card the account holds now. Audited; paid, it gets its receipt.
+    /// A stay nobody signed up for has no card to retry: it is paid by its link.
+    pub async fn retry_charge(
+        &self,
+        session: SessionId,
+        who: OperatorId,
+        why: Reason,
+    ) -> Result<SettledCharge, DeskError> {
+        let record = self.store().session(session).await?.ok_or(DeskError::UnknownSession(session))?;
+        let stay = record.to_session()?.ok_or(DeskError::NotRetryable(session, "retention erased it"))?;
+        let SessionState::Unpaid { exit, .. } = stay.state() else {
+            return Err(DeskError::NotRetryable(session, "only an unpaid stay is charged again"));
+        };
+        let Payer::Registered(driver) = stay.payer else {
+            return Err(DeskError::NotRetryable(session, "nobody signed up for it: it is paid by its link"));
+        };
+        let attempt = u32::try_from(self.store().charges_for_session(session).await?.len()).unwrap_or(u32::MAX);
+        let request = ChargeRequest {
+            idempotency_key: IdempotencyKey::for_session(session, attempt.saturating_add(1)),
+            session,
+            driver,
+            amount: exit.price.total,
+        };
+        self.audit(who, AuditAction::ChargeRetried { session, charge: request.idempotency_key.clone() }, why).await?;
+        Ok(self.settle_charge(&request).await?)
     }
 
     /// The session's successful charge and how much of it has been refunded, if it was charged.

@@ -154,7 +154,8 @@ fn desk_status(error: &DeskError) -> StatusCode {
         | DeskError::NotPayable(..)
         | DeskError::NothingToRefund(_)
         | DeskError::AlreadyDecided(_)
-        | DeskError::NotDecidable(..) => StatusCode::CONFLICT,
+        | DeskError::NotDecidable(..)
+        | DeskError::NotRetryable(..) => StatusCode::CONFLICT,
         DeskError::Gate(GateError::Store(StoreError::PlateTaken(_))) => StatusCode::CONFLICT,
         DeskError::Tariff(_)
         | DeskError::Permit(_)
@@ -192,6 +193,7 @@ fn desk_code(error: &DeskError) -> &'static str {
         DeskError::AlreadyDecided(_) => "already_decided",
         DeskError::NoSessionToDecide(_) => "no_session_to_decide",
         DeskError::NotAMissedExit(_) => "not_a_missed_exit",
+        DeskError::NotRetryable(..) => "not_retryable",
         DeskError::NotDecidable(..) => "not_decidable",
         DeskError::Tariff(_) => "invalid_tariff",
         DeskError::Permit(_) => "invalid_permit",

@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 mod calibration;
 #[path = "browser/cameras.rs"]
 mod cameras;
+#[path = "browser/charges.rs"]
+mod charges;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -104,6 +106,17 @@ impl Garage {
             .await
             .unwrap();
         assert_eq!(answer.status(), 200);
+    }
+
+    /// The audit log, as the operator's key reads it.
+    async fn audit(&self) -> Value {
+        let answer = reqwest::Client::new()
+            .get(format!("{}/v1/audit", self.url))
+            .bearer_auth(&self.operator_key)
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
     }
 
     /// Signs `plate` up through the API with the ledger's test card.
@@ -555,15 +568,7 @@ async fn an_operator_decides_a_review_item() {
         let queue = browser.wait_text("#review-h", |t| t.contains("(0)")).await;
         assert!(queue.contains("(0)"), "{queue}");
         // The decision is in the audit log, under the operator's name.
-        let audit: Value = reqwest::Client::new()
-            .get(format!("{}/v1/audit", garage.url))
-            .bearer_auth(&garage.operator_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let audit = garage.audit().await;
         assert!(audit.to_string().contains("alice") && audit.to_string().contains("legible"), "{audit}");
     })
     .await;

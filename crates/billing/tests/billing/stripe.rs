@@ -259,3 +259,23 @@ async fn a_payment_whose_answer_was_lost_is_named_by_its_key_in_stripes_event() 
         (intent.as_str(), Some(request.idempotency_key), usd(600))
     );
 }
+
+/// A declined card stays declined under its key; once the bank says yes, a new key charges it.
+#[tokio::test]
+async fn a_card_declined_then_topped_up_is_charged_under_a_new_key() {
+    let stripe = StripeStandin::start().await;
+    stripe.decline("pm_card_chargeDeclined", "insufficient_funds");
+    let gateway = stripe.gateway();
+    let card = stripe_card("pm_card_chargeDeclined");
+    let first = exit_charge(10, 1, 600);
+    assert!(matches!(gateway.charge(&first, &card).await, Err(GatewayError::Declined { .. })));
+
+    stripe.allow("pm_card_chargeDeclined");
+    let replayed = gateway.charge(&first, &card).await;
+    let mut second = exit_charge(10, 1, 600);
+    second.idempotency_key = valet_garage::IdempotencyKey::for_session(second.session, 2);
+    let charged = gateway.charge(&second, &card).await.unwrap();
+
+    assert!(matches!(replayed, Err(GatewayError::Declined { .. })), "the first key replays its refusal");
+    assert_eq!(stripe.succeeded_payment_intents(), [(charged.reference, 600)]);
+}

@@ -215,6 +215,11 @@ impl StripeStandin {
         refund
     }
 
+    /// Charges of `payment_method` go through again (the driver topped the card up).
+    pub fn allow(&self, payment_method: &str) {
+        self.stripe().declines.remove(payment_method);
+    }
+
     /// What Stripe.js does in the driver's browser: attach a card to the setup intent.
     pub fn complete_card_setup(&self, setup_id: &str, payment_method: &str) {
         let mut stripe = self.stripe();

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/sessions", get(operators::sessions))
             .route("/v1/sessions/{id}", get(operators::session))
             .route("/v1/sessions/{id}/refunds", post(operators::refund))
+            .route("/v1/sessions/{id}/charges", post(operators::retry_charge))
             .route("/v1/review-items", get(operators::review_items))
             .route("/v1/review-items/{id}/decision", post(operators::decide_review))
             .route("/v1/review-items/{id}/plate", post(operators::correct_plate))

@@ -235,6 +235,16 @@ pub const OPERATIONS: &[Operation] = &[
         Some("RefundBody"),
         (201, "RefundView"),
     ),
+    op(
+        "post",
+        "/v1/sessions/{id}/charges",
+        Operator,
+        "Charge an unpaid stay again (its card was refused and the driver has sorted it out), under a new \
+         attempt's key, to the card the account holds now. Audited. 409 `not_retryable` for a stay that is not \
+         unpaid or that nobody signed up for (it is paid by its link).",
+        Some("Why"),
+        (201, "Charge: `state` succeeded, failed or requested"),
+    ),
     op("get", "/v1/review-items", Operator, "The open review queue, oldest first.", None, (200, "[ReviewView]")),
     op(
         "post",

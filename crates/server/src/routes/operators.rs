@@ -98,6 +98,21 @@ pub async fn refund(
     Ok((StatusCode::CREATED, Json(refund_view(&refund))))
 }
 
+/// Charges an unpaid stay again under a new attempt's key, to the card its driver holds now.
+/// Audited. Answers the charge: succeeded (the stay is paid), failed again, or requested (the
+/// provider did not answer; reconciliation asks it every minute).
+pub async fn retry_charge(
+    State(state): State<AppState>,
+    operator: AuthedOperator,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Why>,
+) -> Result<(StatusCode, Json<valet_garage::Charge>), ApiError> {
+    let id = parse_session(&id)?;
+    let settled = state.gate().retry_charge(id, operator.id(), reason(&body.why)?).await?;
+    state.metrics().charge_settled(crate::metrics::charge_outcome(settled.charge.state()));
+    Ok((StatusCode::CREATED, Json(settled.charge)))
+}
+
 pub async fn review_items(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<Vec<ReviewView>>, ApiError> {
     let items = state.gate().store().open_review_items().await?;
     Ok(Json(items.into_iter().map(review_view).collect()))

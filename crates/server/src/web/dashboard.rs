@@ -1,7 +1,7 @@
 //! The operator dashboard: sign in with a name and an operator key, then the lots (the live map
 //! the operator labels bays on, [`super::lot_map`], and each camera's calibration,
-//! [`super::calibration`]), the open sessions, what was paid today, and the review queue with its
-//! decisions.
+//! [`super::calibration`]), the open sessions, what was paid today, the charges whose outcome is
+//! unknown or refused ([`super::charges`]), and the review queue with its decisions.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -173,6 +173,7 @@ pub async fn dashboard(
     }
     let admin = operator.role == valet_store::Role::Admin;
     let lanes = state.gate().lanes().await.unwrap_or_default();
+    let charges = super::charges::load(&state).await;
     respond(&headers, StatusCode::OK, |csrf| {
         page(
             "Dashboard",
@@ -232,6 +233,7 @@ pub async fn dashboard(
                     }
                 }
             }
+            (super::charges::section(&state, &charges, csrf))
             section aria-labelledby="review-h" {
                     h2 #review-h { "Review queue (" (reviews.len()) ")" }
                     @if reviews.is_empty() { p { "Nothing to review." } }
@@ -396,6 +398,7 @@ fn action(what: &valet_garage::AuditAction) -> String {
         A::ManualBarrierOpen { camera } => format!("lifted the barrier at {}", camera.0),
         A::Refund { charge, amount } => format!("refunded {amount} of {charge}"),
         A::ReviewDecision { session, .. } => format!("decided the review of stay {session}"),
+        A::ChargeRetried { session, charge } => format!("charged stay {session} again ({charge})"),
         A::MissedExitClosed { session, policy, price } => {
             let how = match policy {
                 valet_garage::MissedExitPolicy::DailyMaximum => "at the daily maximum",
@@ -636,7 +639,7 @@ pub async fn correct_plate(
     after_review(&headers, "Plate not corrected", corrected)
 }
 
-fn after_review(headers: &HeaderMap, title: &str, outcome: Result<(), String>) -> Response {
+pub(super) fn after_review(headers: &HeaderMap, title: &str, outcome: Result<(), String>) -> Response {
     match outcome {
         Ok(()) => redirect("/ops"),
         Err(message) => respond(headers, StatusCode::UNPROCESSABLE_ENTITY, |_| {

@@ -13,6 +13,7 @@
 mod account;
 mod calibration;
 mod cameras;
+mod charges;
 mod dashboard;
 mod lot_map;
 mod pay_by_plate;
@@ -51,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ops/review/{id}/crop.jpg", get(dashboard::review_crop))
         .route("/ops/barriers/open", post(dashboard::open_barrier))
         .route("/ops/refunds/{session}", post(dashboard::refund))
+        .route("/ops/charges/reconcile", post(charges::reconcile))
+        .route("/ops/charges/{session}/retry", post(charges::retry))
         .route("/ops/lists", post(dashboard::change_list))
         .route("/ops/cameras", get(cameras::page_of_cameras).post(cameras::add))
         .route("/ops/cameras/{name}/remove", post(cameras::remove))

@@ -235,3 +235,38 @@ async fn without_a_webhook_secret_the_endpoint_says_it_is_not_configured() {
     assert_eq!(status, 404, "{body}");
     assert!(body["message"].as_str().unwrap().contains("VALET_STRIPE_WEBHOOK_SECRET"), "{body}");
 }
+
+/// `POST /v1/sessions/{id}/charges`: a stay left unpaid by a refused card is charged again under
+/// a new attempt's key (the first key would only replay the refusal), audited; once paid, or for
+/// a stay that never owed, there is nothing to retry.
+#[tokio::test]
+async fn an_unpaid_stay_is_charged_again_under_a_new_key_once_the_card_goes_through() {
+    let stripe = StripeStandin::start().await;
+    let app = webhook_app(&stripe).await;
+    sign_up(&app, &stripe, "RT500EE", "pm_card_chargeDeclined").await;
+    stripe.decline("pm_card_chargeDeclined", "insufficient_funds");
+    app.read("entry", "RT500EE").await;
+    let (_, exit) = app.read("exit", "RT500EE").await;
+    assert_eq!(exit["charge"], "failed", "{exit}");
+    let id = exit["session"].as_str().unwrap().to_owned();
+    let path = format!("/v1/sessions/{id}/charges");
+    let why = json!({ "why": "the driver called: card topped up" });
+
+    let (status, again) = app.operator("POST", &path, why.clone()).await;
+    assert_eq!((status, again["state"]["state"].as_str()), (201, Some("failed")), "{again}");
+    stripe.allow("pm_card_chargeDeclined");
+    let (status, paid) = app.operator("POST", &path, why.clone()).await;
+    assert_eq!((status, paid["state"]["state"].as_str()), (201, Some("succeeded")), "{paid}");
+    let keys: Vec<String> =
+        stripe.received_at("/v1/payment_intents").iter().filter_map(|r| r.idempotency_key.clone()).collect();
+    assert_eq!(keys.len(), 3);
+    assert!(keys[0].ends_with("-1") && keys[1].ends_with("-2") && keys[2].ends_with("-3"), "{keys:?}");
+    let detail = session(&app, &id).await;
+    assert_eq!(detail["state"], "paid", "{detail}");
+    assert!(detail["receipt"].is_object());
+
+    let (status, body) = app.operator("POST", &path, why).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("not_retryable")), "{body}");
+    let (_, audit) = app.operator("GET", "/v1/audit", Value::Null).await;
+    assert_eq!(audit.to_string().matches("charge_retried").count(), 2, "{audit}");
+}
