@@ -11,6 +11,7 @@ use valet_store::{Device, Role};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::throttle::Source;
 
 /// What an endpoint takes in `Authorization: Bearer …`, named in its refusals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +88,14 @@ async fn key_with_role(
     needs: Credential,
     allowed: fn(Role) -> bool,
 ) -> Result<Device, ApiError> {
-    let device = state
-        .store()
-        .device_by_key(bearer(parts, needs)?)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or(ApiError::InvalidKey(needs))?;
+    let key = bearer(parts, needs)?;
+    let guesser = Source::of(parts).with([]);
+    state.throttle().check(&guesser).map_err(ApiError::TooManyAttempts)?;
+    let device = state.store().device_by_key(key).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(device) = device else {
+        state.throttle().failed(&guesser);
+        return Err(ApiError::InvalidKey(needs));
+    };
     tracing::Span::current().record("device", device.name.as_str());
     if !allowed(device.role) {
         return Err(ApiError::WrongRole(needs));
@@ -131,8 +134,12 @@ impl FromRequestParts<AppState> for AuthedDriver {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts, Credential::DriverToken)?;
-        let driver =
-            state.gate().store().driver_by_token(token).await?.ok_or(ApiError::InvalidKey(Credential::DriverToken))?;
+        let guesser = Source::of(parts).with([]);
+        state.throttle().check(&guesser).map_err(ApiError::TooManyAttempts)?;
+        let Some(driver) = state.gate().store().driver_by_token(token).await? else {
+            state.throttle().failed(&guesser);
+            return Err(ApiError::InvalidKey(Credential::DriverToken));
+        };
         Ok(AuthedDriver(driver))
     }
 }

@@ -71,12 +71,16 @@ pub enum ApiError {
     SinkFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many failed attempts at a credential from this source or at this name.
+    #[error("too many failed attempts; try again in {} s", .0.as_secs())]
+    TooManyAttempts(std::time::Duration),
 }
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MissingKey(_) | ApiError::InvalidKey(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::WrongRole(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Missing(_) => StatusCode::NOT_FOUND,
@@ -108,6 +112,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MissingKey(_) => "missing_api_key",
+            ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::WrongRole(_) => "wrong_role",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Missing(_) => "not_found",
@@ -229,6 +234,9 @@ impl IntoResponse for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::TooManyAttempts(wait) = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
         response
     }

@@ -25,6 +25,7 @@ mod routes;
 mod serve;
 pub mod settings;
 pub mod signs;
+mod throttle;
 mod web;
 
 /// The web pages' Content-Security-Policy, for tests and reverse proxies that copy it.
@@ -72,6 +73,8 @@ struct Inner {
     /// Stripe's publishable key when the garage charges through Stripe: the portal then shows
     /// Stripe's own card fields.
     card_fields: Option<valet_billing::StripePublishableKey>,
+    /// Failed credential attempts, per source and per name.
+    throttle: throttle::Throttle,
     /// The signing secret of Stripe's webhook endpoint, when one is configured.
     stripe_webhook: Option<valet_billing::StripeWebhookSecret>,
 }
@@ -115,6 +118,7 @@ impl AppState {
                         .and_then(|key| valet_billing::StripePublishableKey::parse(key).ok()),
                     settings::GatewayKind::Ledger => None,
                 },
+                throttle: throttle::Throttle::default(),
                 // Checked by `garage::open`, which refuses to start on a malformed one.
                 stripe_webhook: settings
                     .stripe_webhook_secret
@@ -158,6 +162,11 @@ impl AppState {
     /// The publishable key for Stripe's card fields, when the garage charges through Stripe.
     pub fn stripe_card_fields(&self) -> Option<&valet_billing::StripePublishableKey> {
         self.inner.card_fields.as_ref()
+    }
+
+    /// Failed credential attempts, counted to answer guessing with 429.
+    pub fn throttle(&self) -> &throttle::Throttle {
+        &self.inner.throttle
     }
 
     /// The secret Stripe's webhook deliveries are signed with, when one is configured.

@@ -18,6 +18,7 @@ use crate::api::{
 };
 use crate::auth::AuthedDriver;
 use crate::error::ApiError;
+use crate::throttle::{Source, Subject};
 
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -44,12 +45,19 @@ pub async fn sign_up(
 /// answer never says which half was wrong.
 pub async fn sign_in(
     State(state): State<AppState>,
+    source: Source,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Json<SignedInAnswer>, ApiError> {
-    let refused = || ApiError::Desk(valet_gate::DeskError::SignInRefused);
-    let plate = Plate::parse(&body.plate).map_err(|_| refused())?;
-    let code = RecoveryCode::parse(&body.recovery_code).map_err(|_| refused())?;
-    let signed = state.gate().sign_in(&plate, &code).await?;
+    let guesser = source.with([Subject::plate(&body.plate)]);
+    state.throttle().check(&guesser).map_err(ApiError::TooManyAttempts)?;
+    let signed = match (Plate::parse(&body.plate), RecoveryCode::parse(&body.recovery_code)) {
+        (Ok(plate), Ok(code)) => state.gate().sign_in(&plate, &code).await,
+        _ => Err(valet_gate::DeskError::SignInRefused),
+    };
+    if matches!(signed, Err(valet_gate::DeskError::SignInRefused)) {
+        state.throttle().failed(&guesser);
+    }
+    let signed = signed?;
     Ok(Json(SignedInAnswer {
         driver: signed.driver.id.to_string(),
         token: signed.token.expose().to_owned(),

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use valet_garage::{Plate, RecoveryCode};
 
 use super::portal::{CsrfForm, DRIVER_COOKIE, failed, nav, signed_in_driver};
-use super::{cookie, csrf_field, csrf_ok, page, redirect, refused_csrf, respond, set_cookie};
+use super::{cookie, csrf_field, csrf_ok, page, redirect, refused_csrf, respond, set_cookie, too_many_attempts};
 use crate::AppState;
+use crate::throttle::{Source, Subject};
 
 /// A year: the cookie is the browser's credential until it signs out.
 const COOKIE_SECONDS: i64 = 365 * 24 * 3600;
@@ -82,14 +83,26 @@ pub struct SignInForm {
 }
 
 /// Any refusal, a plate or code that does not even parse included, reads the same.
-pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Response {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    source: Source,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
     if !csrf_ok(&headers, &form.csrf) {
         return refused_csrf();
+    }
+    let guesser = source.with([Subject::plate(&form.plate)]);
+    if let Err(wait) = state.throttle().check(&guesser) {
+        return too_many_attempts(&headers, wait);
     }
     let signed = match (Plate::parse(&form.plate), RecoveryCode::parse(&form.recovery_code)) {
         (Ok(plate), Ok(code)) => state.gate().sign_in(&plate, &code).await,
         _ => Err(valet_gate::DeskError::SignInRefused),
     };
+    if matches!(signed, Err(valet_gate::DeskError::SignInRefused)) {
+        state.throttle().failed(&guesser);
+    }
     match signed {
         Ok(signed) => recovery_code_page(
             &headers,

@@ -18,6 +18,7 @@ use super::{
     LOGIN_HOURS, cookie, csrf_field, csrf_ok, local_time, money, page, redirect, refused_csrf, respond, set_cookie,
 };
 use crate::AppState;
+use crate::throttle::{Source, Subject};
 
 const LOGIN_COOKIE: &str = "valet_ops";
 
@@ -71,9 +72,18 @@ pub struct LoginForm {
     csrf: String,
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    source: Source,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     if !csrf_ok(&headers, &form.csrf) {
         return refused_csrf();
+    }
+    let guesser = source.with([Subject::name("operator", &form.name)]);
+    if let Err(wait) = state.throttle().check(&guesser) {
+        return super::too_many_attempts(&headers, wait);
     }
     let now = Utc::now();
     match state.store().open_login(form.name.trim(), form.key.trim(), now, now + TimeDelta::hours(LOGIN_HOURS)).await {
@@ -84,6 +94,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
             response
         }
         Ok(None) => {
+            state.throttle().failed(&guesser);
             tracing::warn!(name = form.name.trim(), "dashboard sign-in refused");
             login_page(&headers, StatusCode::UNAUTHORIZED, Some("That name and key do not match an operator."))
         }

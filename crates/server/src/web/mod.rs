@@ -146,6 +146,25 @@ fn respond(headers: &HeaderMap, status: StatusCode, render: impl FnOnce(&str) ->
     response
 }
 
+/// Too many failed sign-ins from this address or at this name: the wait, said plainly, with
+/// `Retry-After`.
+fn too_many_attempts(headers: &HeaderMap, wait: std::time::Duration) -> Response {
+    let minutes = wait.as_secs().div_ceil(60);
+    let mut response = respond(headers, StatusCode::TOO_MANY_REQUESTS, |_| {
+        page(
+            "Too many attempts",
+            html! { a href="/" { "Home" } },
+            html! {
+                p.error role="alert" { "Too many sign-in attempts failed. Try again in " (minutes) (if minutes == 1 { " minute." } else { " minutes." }) }
+            },
+        )
+    });
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(wait.as_secs().max(1)));
+    response
+}
+
 /// The hidden form field every changing form carries.
 fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }

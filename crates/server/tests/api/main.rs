@@ -19,3 +19,4 @@ mod refunds;
 mod routes;
 mod stripe;
 mod stripe_webhooks;
+mod throttle;
