@@ -46,10 +46,6 @@ pub fn router(state: AppState) -> Router {
         // Cameras that read plates themselves report the read straight to the gate.
         app = app.route("/v1/plate-reads", post(reads::post));
     }
-    if functions.contains(Function::Billing) {
-        // Public: the signature is the credential (404 where no secret is configured).
-        app = app.route("/v1/webhooks/stripe", post(webhooks::stripe).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)));
-    }
     if functions.contains(Function::Occupancy) || functions.contains(Function::Query) {
         // Guidance: signs and apps, no key. The lots' live state is the occupancy function's,
         // which the query function follows through the lot history when it runs apart.
@@ -80,6 +76,9 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/me/sessions", get(drivers::sessions))
             .route("/v1/me/receipts", get(drivers::receipts))
             .route("/v1/pay/{link}", get(drivers::quote).post(drivers::pay))
+            // Stripe's, on this public function since billing is cluster-local. The signature is
+            // the credential (404 where no secret is configured).
+            .route("/v1/webhooks/stripe", post(webhooks::stripe).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)))
             // Operators.
             .route("/v1/sessions", get(operators::sessions))
             .route("/v1/sessions/{id}", get(operators::session))
