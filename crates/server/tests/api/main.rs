@@ -9,6 +9,7 @@ mod demo;
 mod drivers;
 mod errors;
 mod events;
+mod exposure;
 mod garage;
 mod helpers;
 mod lots;
