@@ -890,3 +890,91 @@ fn cameras_are_added_listed_redacted_and_removed_in_the_database() {
     assert!(changes[2].contains("gate_camera_removed") && changes[2].contains("north-exit"), "{changes:?}");
     assert!(!changes.concat().contains("hunter2"));
 }
+
+/// Secrets never reach the log. A full run at debug level (a camera's reads, a sign-up, the
+/// driver's token used, a recovery-code sign-in, an operator's dashboard login, a wrong key
+/// tried) must not print any key, token, recovery code, login cookie or the plate key.
+#[test]
+fn no_key_token_code_or_cookie_reaches_the_log_of_a_full_run() {
+    let data = tempfile::tempdir().unwrap();
+    let camera_key = add_device(data.path(), "gate-cam");
+    let operator_key = String::from_utf8(
+        run(valet().args(["devices", "add", "alice", "--role", "admin", "--data"]).arg(data.path())).stdout,
+    )
+    .unwrap()
+    .lines()
+    .last()
+    .unwrap()
+    .to_owned();
+    let mut child = valet()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env("VALET_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let csrf = "c".repeat(64);
+
+    let secrets = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let json = |response: reqwest::Response| async move { response.json::<serde_json::Value>().await.unwrap() };
+        let signed = json(
+            client
+                .post(format!("{url}/v1/drivers"))
+                .json(&serde_json::json!({ "plates": ["SK123ET"], "payment_method": "pm_card_visa" }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let token = signed["token"].as_str().unwrap().to_owned();
+        let code = signed["recovery_code"].as_str().unwrap().to_owned();
+        for direction in ["entry", "exit"] {
+            let read = serde_json::json!({ "camera": format!("{direction}-1"), "direction": direction, "text": "SK123ET", "confidence": 0.97 });
+            let answer = client.post(format!("{url}/v1/plate-reads")).bearer_auth(&camera_key).json(&read).send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+        }
+        let me = client.get(format!("{url}/v1/me")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(me.status(), 200);
+        let again = json(
+            client
+                .post(format!("{url}/v1/drivers/sign-in"))
+                .json(&serde_json::json!({ "plate": "SK123ET", "recovery_code": code }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let new_token = again["token"].as_str().unwrap().to_owned();
+        let new_code = again["recovery_code"].as_str().unwrap().to_owned();
+        let wrong = client.get(format!("{url}/v1/sessions")).bearer_auth("valet_not_a_real_key_0123456789").send().await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        let login = client
+            .post(format!("{url}/ops/login"))
+            .header("cookie", format!("valet_csrf={csrf}"))
+            .form(&[("csrf", csrf.as_str()), ("name", "alice"), ("key", operator_key.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let login_token = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+        let ops = client.get(format!("{url}/ops")).header("cookie", format!("valet_ops={login_token}")).send().await.unwrap();
+        assert_eq!(ops.status(), 200);
+        vec![camera_key.clone(), operator_key.clone(), token, code, new_token, new_code, login_token, "valet_not_a_real_key_0123456789".to_owned()]
+    });
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.lines().count() > 20, "the run logged: {log}");
+    let plate_key = std::fs::read_to_string(data.path().join("plate.key")).unwrap();
+    for secret in secrets.iter().chain([&plate_key.trim().to_owned()]) {
+        assert!(secret.len() >= 16, "{secret:?} is too short to be a meaningful search");
+        assert!(!log.contains(secret.as_str()), "a secret reached the log: {secret}");
+    }
+}
