@@ -896,6 +896,7 @@ fn cameras_are_added_listed_redacted_and_removed_in_the_database() {
 /// tried) must not print any key, token, recovery code, login cookie or the plate key.
 #[test]
 fn no_key_token_code_or_cookie_reaches_the_log_of_a_full_run() {
+    const WRONG_KEY: &str = "valet_not_a_real_key_0123456789";
     let data = tempfile::tempdir().unwrap();
     let camera_key = add_device(data.path(), "gate-cam");
     let operator_key = String::from_utf8(
@@ -921,37 +922,29 @@ fn no_key_token_code_or_cookie_reaches_the_log_of_a_full_run() {
 
     let secrets = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let json = |response: reqwest::Response| async move { response.json::<serde_json::Value>().await.unwrap() };
-        let signed = json(
-            client
-                .post(format!("{url}/v1/drivers"))
-                .json(&serde_json::json!({ "plates": ["SK123ET"], "payment_method": "pm_card_visa" }))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let post_json = |path: &str, body: serde_json::Value| {
+            let request = client.post(format!("{url}{path}")).json(&body).send();
+            async move { request.await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        let sign_up = serde_json::json!({ "plates": ["SK123ET"], "payment_method": "pm_card_visa" });
+        let signed = post_json("/v1/drivers", sign_up).await;
         let token = signed["token"].as_str().unwrap().to_owned();
         let code = signed["recovery_code"].as_str().unwrap().to_owned();
         for direction in ["entry", "exit"] {
-            let read = serde_json::json!({ "camera": format!("{direction}-1"), "direction": direction, "text": "SK123ET", "confidence": 0.97 });
-            let answer = client.post(format!("{url}/v1/plate-reads")).bearer_auth(&camera_key).json(&read).send().await.unwrap();
-            assert_eq!(answer.status(), 200);
+            let camera = format!("{direction}-1");
+            let read = serde_json::json!({
+                "camera": camera, "direction": direction, "text": "SK123ET", "confidence": 0.97
+            });
+            let answer = client.post(format!("{url}/v1/plate-reads")).bearer_auth(&camera_key).json(&read).send();
+            assert_eq!(answer.await.unwrap().status(), 200);
         }
         let me = client.get(format!("{url}/v1/me")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(me.status(), 200);
-        let again = json(
-            client
-                .post(format!("{url}/v1/drivers/sign-in"))
-                .json(&serde_json::json!({ "plate": "SK123ET", "recovery_code": code }))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let again =
+            post_json("/v1/drivers/sign-in", serde_json::json!({ "plate": "SK123ET", "recovery_code": code })).await;
         let new_token = again["token"].as_str().unwrap().to_owned();
         let new_code = again["recovery_code"].as_str().unwrap().to_owned();
-        let wrong = client.get(format!("{url}/v1/sessions")).bearer_auth("valet_not_a_real_key_0123456789").send().await.unwrap();
+        let wrong = client.get(format!("{url}/v1/sessions")).bearer_auth(WRONG_KEY).send().await.unwrap();
         assert_eq!(wrong.status(), 401);
         let login = client
             .post(format!("{url}/ops/login"))
@@ -962,9 +955,10 @@ fn no_key_token_code_or_cookie_reaches_the_log_of_a_full_run() {
             .unwrap();
         let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
         let login_token = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
-        let ops = client.get(format!("{url}/ops")).header("cookie", format!("valet_ops={login_token}")).send().await.unwrap();
-        assert_eq!(ops.status(), 200);
-        vec![camera_key.clone(), operator_key.clone(), token, code, new_token, new_code, login_token, "valet_not_a_real_key_0123456789".to_owned()]
+        let ops = client.get(format!("{url}/ops")).header("cookie", format!("valet_ops={login_token}")).send();
+        assert_eq!(ops.await.unwrap().status(), 200);
+        let keys = [camera_key.clone(), operator_key.clone(), WRONG_KEY.to_owned()];
+        keys.into_iter().chain([token, code, new_token, new_code, login_token]).collect::<Vec<_>>()
     });
 
     let _ = child.kill();
