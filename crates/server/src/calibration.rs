@@ -167,7 +167,7 @@ pub async fn label(
         by: by.to_owned(),
         at: Utc::now(),
     };
-    let permit = state.inner.decode_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let permit = state.admit(crate::admission::Work::Bulk).await?;
     let limits = state.inner.limits;
     let cutter = Arc::clone(&live);
     let labels = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {

@@ -71,6 +71,9 @@ pub enum ApiError {
     SinkFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Every image worker is busy and the line is full: send it again shortly.
+    #[error("overloaded: {0}; send it again shortly")]
+    Overloaded(&'static str),
     /// Too many failed attempts at a credential from this source or at this name.
     #[error("too many failed attempts; try again in {} s", .0.as_secs())]
     TooManyAttempts(std::time::Duration),
@@ -81,6 +84,7 @@ impl ApiError {
         match self {
             ApiError::MissingKey(_) | ApiError::InvalidKey(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::WrongRole(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Missing(_) => StatusCode::NOT_FOUND,
@@ -113,6 +117,7 @@ impl ApiError {
         match self {
             ApiError::MissingKey(_) => "missing_api_key",
             ApiError::TooManyAttempts(_) => "too_many_attempts",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::WrongRole(_) => "wrong_role",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Missing(_) => "not_found",

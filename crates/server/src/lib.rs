@@ -8,6 +8,7 @@
 //! at most `decode_concurrency` images are decoded at once, so a burst of huge uploads cannot exhaust
 //! memory; every authenticated classification request leaves a row in the store, answered or not.
 
+mod admission;
 pub mod api;
 mod auth;
 mod barriers;
@@ -34,7 +35,6 @@ pub use web::CONTENT_SECURITY_POLICY;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use valet_imaging::DecodeLimits;
 use valet_occupancy::OccupancyClassifier;
 use valet_store::Store;
@@ -68,7 +68,8 @@ struct Inner {
     limits: DecodeLimits,
     max_body_bytes: u64,
     body_timeout: Duration,
-    decode_permits: Semaphore,
+    /// Turns at decoding and the models, and the bounded line for them.
+    admission: admission::Admission,
     wiring: Wiring,
     /// Stripe's publishable key when the garage charges through Stripe: the portal then shows
     /// Stripe's own card fields.
@@ -109,7 +110,7 @@ impl AppState {
                 limits: settings.decode_limits(),
                 max_body_bytes: settings.max_body_bytes,
                 body_timeout: Duration::from_secs(settings.body_timeout_secs),
-                decode_permits: Semaphore::new(settings.decode_concurrency.max(1)),
+                admission: admission::Admission::new(settings.decode_concurrency, settings.image_queue),
                 wiring: Wiring::default(),
                 card_fields: match settings.payment_gateway {
                     settings::GatewayKind::Stripe => settings
@@ -172,6 +173,11 @@ impl AppState {
     /// The secret Stripe's webhook deliveries are signed with, when one is configured.
     pub fn stripe_webhook_secret(&self) -> Option<&valet_billing::StripeWebhookSecret> {
         self.inner.stripe_webhook.as_ref()
+    }
+
+    /// A turn at the image workers for `work`, or 503 when the line is full.
+    pub async fn admit(&self, work: admission::Work) -> Result<tokio::sync::SemaphorePermit<'_>, error::ApiError> {
+        self.inner.admission.admit(work).await
     }
 
     pub fn lots(&self) -> &lots::Lots {

@@ -23,6 +23,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VALET_MAX_SOURCE_PIXELS", "largest image header accepted, in pixels (default 200 M)"),
     ("VALET_MAX_DECODED_PIXELS", "pixel budget of a decoded image; bigger JPEGs decode downscaled (default 16 M)"),
     ("VALET_DECODE_CONCURRENCY", "images decoded at once (default 2)"),
+    (
+        "VALET_IMAGE_QUEUE",
+        "images that may wait for a decoder before more are refused with 503 (default 16; gate frames 4×)",
+    ),
     ("VALET_LOG_FORMAT", "`text` or `json` (default text)"),
     ("VALET_DATABASE_URL", "PostgreSQL URL for the garage's records (default: the SQLite file in the data directory)"),
     (
@@ -88,6 +92,7 @@ pub struct Settings {
     pub max_source_pixels: u64,
     pub max_decoded_pixels: u64,
     pub decode_concurrency: usize,
+    pub image_queue: usize,
     pub log_format: LogFormat,
     pub database_url: Option<String>,
     pub plate_key: Option<Secret>,
@@ -165,6 +170,7 @@ impl Default for Settings {
             max_source_pixels: limits.max_source_pixels,
             max_decoded_pixels: limits.max_output_pixels,
             decode_concurrency: 2,
+            image_queue: 16,
             log_format: LogFormat::Text,
             database_url: None,
             plate_key: None,
@@ -239,7 +245,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 31] = [
+const KEYS: [&str; 32] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -248,6 +254,7 @@ const KEYS: [&str; 31] = [
     "max_source_pixels",
     "max_decoded_pixels",
     "decode_concurrency",
+    "image_queue",
     "log_format",
     "database_url",
     "plate_key",

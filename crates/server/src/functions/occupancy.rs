@@ -40,7 +40,7 @@ pub async fn read_frame(
             _ => return Err(ApiError::BadRequest(format!("lot {id} has several cameras: say which with ?camera="))),
         },
     };
-    let _permit = state.inner.decode_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let _permit = state.admit(crate::admission::Work::Bulk).await?;
     let limits = state.inner.limits;
     let reader_lot = Arc::clone(&lot);
     let reader_camera = camera.clone();

@@ -24,7 +24,7 @@ pub async fn handle(state: &AppState, event: &CloudEvent) -> Result<CloudEvent, 
         .to_owned();
     let direction = parse_direction(event.extension(DIRECTION))?;
     let reader = state.plate_reader().ok_or_else(|| ApiError::Internal("the plate reader is not loaded".into()))?;
-    let _permit = state.inner.decode_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let _permit = state.admit(crate::admission::Work::Gate).await?;
     let limits = state.inner.limits;
     let image = event.data.clone();
     let (reading, crop) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {

@@ -64,7 +64,7 @@ async fn answer(
 
     // Only `decode_concurrency` images are decoded at once: a 162 MP photo costs ~100 MB while it
     // is decoded, and the blocking pool would otherwise run as many as arrive.
-    let _permit = state.inner.decode_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let _permit = state.admit(crate::admission::Work::Bulk).await?;
     let worker = state.clone();
     let (decoded, verdict, decode_ms, model_ms) = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
