@@ -91,7 +91,8 @@ async fn key_with_role(
     let key = bearer(parts, needs)?;
     let guesser = Source::of(parts).with([]);
     state.throttle().check(&guesser).map_err(ApiError::TooManyAttempts)?;
-    let device = state.store().device_by_key(key).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Through `ApiError::from`, so an unreachable database is a 503, not a 500.
+    let device = state.store().device_by_key(key).await?;
     let Some(device) = device else {
         state.throttle().failed(&guesser);
         return Err(ApiError::InvalidKey(needs));

@@ -152,6 +152,7 @@ impl ApiError {
 fn desk_status(error: &DeskError) -> StatusCode {
     use valet_garage::PlateChangeError as P;
     match error {
+        DeskError::Gate(GateError::Store(e)) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         DeskError::Plates(P::NotListed(_)) | DeskError::UnknownLink | DeskError::UnknownReviewItem(_) => {
             StatusCode::NOT_FOUND
         }
@@ -183,6 +184,7 @@ fn desk_status(error: &DeskError) -> StatusCode {
 fn desk_code(error: &DeskError) -> &'static str {
     use valet_garage::PlateChangeError as P;
     match error {
+        DeskError::Gate(GateError::Store(e)) if e.is_unavailable() => "database_unavailable",
         DeskError::Plates(P::NotListed(_)) => "plate_not_on_account",
         DeskError::Plates(P::AlreadyListed(_)) => "plate_already_on_account",
         DeskError::Plates(P::ActiveSession(_)) => "plate_in_active_session",

@@ -128,7 +128,11 @@ impl GarageStore {
         max_connections: u32,
         plate_key: PlateKey,
     ) -> Result<GarageStore, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(crate::ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations-postgres").run(&pool).await?;
         Ok(GarageStore { pool: Pool::Postgres(pool), plate_key })
     }

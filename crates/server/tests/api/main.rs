@@ -15,6 +15,7 @@ mod helpers;
 mod lots;
 mod metrics;
 mod missed_exits;
+mod outage;
 mod overload;
 mod reads;
 mod refunds;
