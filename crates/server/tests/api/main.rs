@@ -2,6 +2,7 @@
 //! with the junk that reaches a public port.
 
 mod barriers;
+mod broker_restart;
 mod calibration;
 mod cameras;
 mod connections;
