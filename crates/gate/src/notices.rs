@@ -21,7 +21,8 @@ pub const PAYMENT_PROVIDER: &str = "payment-provider";
 pub enum NoticeTaken {
     /// A charge whose outcome was unknown is settled, and its session updated.
     Settled(Charge),
-    /// Refunds made outside Valet, now recorded and audited (none: all were known).
+    /// Refunds made outside Valet, now recorded and audited (never empty: none new is
+    /// [`NoticeTaken::AlreadyKnown`]).
     Refunds(Vec<RefundRecord>),
     /// Valet had recorded this outcome already: nothing changed.
     AlreadyKnown,

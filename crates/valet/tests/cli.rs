@@ -27,7 +27,12 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn add_device(data: &Path, name: &str) -> String {
-    let out = run(valet().args(["devices", "add", name, "--data"]).arg(data));
+    add_key(data, name, "device")
+}
+
+/// A key for `name` with `role` (`device`, `operator`, `admin`), as `valet devices add` prints it.
+fn add_key(data: &Path, name: &str, role: &str) -> String {
+    let out = run(valet().args(["devices", "add", name, "--role", role, "--data"]).arg(data));
     let stdout = String::from_utf8(out.stdout).unwrap();
     stdout.lines().last().unwrap().to_owned()
 }
@@ -40,9 +45,15 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, listen: &str) -> Server {
+        Server::start_with(data, listen, &[])
+    }
+
+    /// A server whose process also gets the variables in `env`.
+    fn start_with(data: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
         let mut child = valet()
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -899,25 +910,9 @@ fn no_key_token_code_or_cookie_reaches_the_log_of_a_full_run() {
     const WRONG_KEY: &str = "valet_not_a_real_key_0123456789";
     let data = tempfile::tempdir().unwrap();
     let camera_key = add_device(data.path(), "gate-cam");
-    let operator_key = String::from_utf8(
-        run(valet().args(["devices", "add", "alice", "--role", "admin", "--data"]).arg(data.path())).stdout,
-    )
-    .unwrap()
-    .lines()
-    .last()
-    .unwrap()
-    .to_owned();
-    let mut child = valet()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data.path())
-        .env("VALET_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let operator_key = add_key(data.path(), "alice", "admin");
+    let mut server = Server::start_with(data.path(), "127.0.0.1:0", &[("VALET_LOG", "debug")]);
+    let url = server.url.clone();
     let csrf = "c".repeat(64);
 
     let secrets = tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -961,10 +956,10 @@ fn no_key_token_code_or_cookie_reaches_the_log_of_a_full_run() {
         keys.into_iter().chain([token, code, new_token, new_code, login_token]).collect::<Vec<_>>()
     });
 
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
     let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.lines().count() > 20, "the run logged: {log}");
     let plate_key = std::fs::read_to_string(data.path().join("plate.key")).unwrap();
     for secret in secrets.iter().chain([&plate_key.trim().to_owned()]) {

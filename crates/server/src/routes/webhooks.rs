@@ -72,7 +72,6 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
 fn taken_name(taken: &NoticeTaken) -> &'static str {
     match taken {
         NoticeTaken::Settled(_) => "settled",
-        NoticeTaken::Refunds(refunds) if refunds.is_empty() => "already_known",
         NoticeTaken::Refunds(_) => "refunds_recorded",
         NoticeTaken::AlreadyKnown => "already_known",
         NoticeTaken::NotOurs => "not_ours",
