@@ -1,6 +1,6 @@
 //! The garage's rules as plain values: [`Plate`] and its confusion-aware [`MatchingKey`], [`Money`],
 //! [`Tariff`] (priced by the total function [`Tariff::price`]), [`ParkingSession`] and its state
-//! machine, [`Driver`] with a [`PaymentMethodToken`] and a [`RecoveryCode`], [`PlateLists`] and [`Permit`]s, the gate
+//! machine, [`Driver`] with a [`PaymentMethodToken`], a [`RecoveryCode`] and perhaps an [`EmailAddress`], [`PlateLists`] and [`Permit`]s, the gate
 //! decisions [`decide_entry`] and [`decide_exit`], and the records they produce: [`ChargeRequest`]
 //! and [`Charge`], [`Receipt`], [`ReviewItem`], [`AuditEvent`].
 //!
@@ -17,6 +17,7 @@ mod audit;
 mod charge;
 mod discount;
 mod driver;
+mod email;
 mod gate;
 mod id;
 mod lists;
@@ -35,6 +36,7 @@ pub use audit::{AuditAction, AuditEvent, ListChange, MissingReason, OperatorId, 
 pub use charge::{Charge, ChargeConflict, ChargeRequest, ChargeState, IdempotencyKey};
 pub use discount::{Discount, Validation, ValidationUsedUp};
 pub use driver::{Driver, InvalidPaymentMethod, PaymentMethodToken, PlateChangeError};
+pub use email::{EmailAddress, InvalidEmail};
 pub use gate::{
     Barrier, EntryContext, EntryDecision, EntryOutcome, ExitContext, ExitDecision, ExitDisplay, ExitMessage,
     ExitOutcome, GateConfig, PermitOccupancy, decide_entry, decide_exit,

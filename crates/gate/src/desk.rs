@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use valet_billing::{CardSetup, ChargeLog, GatewayError, PaymentGateway, RefundKey, RefundRequest, Settlement};
 use valet_garage::{
     AlreadyRegistered, AuditAction, AuditEvent, CameraId, ChargeRequest, ChargeState, Direction, Driver, DriverId,
-    ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession, Payer,
-    PaymentMethodToken, Permit, PermitTerms, Plate, PlateChangeError, PlateRead, Reason, RecoveryCode, ReviewDecision,
-    SessionEvent, SessionId, SessionState, Tariff, TariffError, TariffSpec,
+    EmailAddress, ExitOutcome, IdempotencyKey, InvalidPermit, LinkToken, ListChange, Money, OperatorId, ParkingSession,
+    Payer, PaymentMethodToken, Permit, PermitTerms, Plate, PlateChangeError, PlateRead, Reason, RecoveryCode,
+    ReviewDecision, SessionEvent, SessionId, SessionState, Tariff, TariffError, TariffSpec,
 };
 use valet_store::{DriverToken, ListKind, RefundRecord, ReviewItemId, StoredReviewItem};
 
@@ -179,6 +179,26 @@ impl<G: PaymentGateway, L: ChargeLog> GateService<G, L> {
         driver.clone().add_plate(plate.clone())?;
         self.store().add_driver_plate(driver.id, &plate, self.clock.now()).await.map_err(plate_unavailable)?;
         Ok(())
+    }
+
+    /// Sets the address the driver wants receipts and notices at, or removes it (`None`). Mail
+    /// is owed for what happens from now on only.
+    pub async fn set_email(&self, driver: &Driver, email: Option<&EmailAddress>) -> Result<(), DeskError> {
+        self.store().set_driver_email(driver.id, email, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// The driver pays their own unpaid stay from their account ("Pay now", the link in a
+    /// failed-charge notice): charged again as an operator's retry is, to the card on the account
+    /// now, and audited as the driver's. Another account's stay is [`DeskError::UnknownSession`],
+    /// the same answer as no stay at all.
+    pub async fn pay_now(&self, driver: &Driver, session: SessionId) -> Result<SettledCharge, DeskError> {
+        let record = self.store().session(session).await?;
+        if record.is_none_or(|r| r.payer != Payer::Registered(driver.id)) {
+            return Err(DeskError::UnknownSession(session));
+        }
+        let why = Reason::parse("paid by the driver from their account").expect("not blank");
+        self.retry_charge(session, OperatorId(format!("driver:{}", driver.id)), why).await
     }
 
     /// Takes a plate off a driver's account, unless its car is inside: a session in progress

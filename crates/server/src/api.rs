@@ -240,6 +240,9 @@ pub struct SignUp {
     /// The link token shown to an unregistered car at the entry: its stay is charged to this account.
     #[serde(default)]
     pub link: Option<String>,
+    /// Where receipts and failed-charge notices go, when the garage sends mail.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +284,13 @@ pub struct DriverView {
     pub driver: String,
     pub plates: Vec<String>,
     pub payment_method: String,
+    pub email: Option<String>,
+}
+
+/// `PUT /v1/me/email`: the address for receipts and notices; `null` removes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailBody {
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

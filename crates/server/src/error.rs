@@ -71,9 +71,9 @@ pub enum ApiError {
     SinkFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
-    /// Every image worker is busy and the line is full: send it again shortly.
-    #[error("overloaded: {0}; send it again shortly")]
-    Overloaded(&'static str),
+    /// Every worker is busy and the line is full: send it again after the seconds given.
+    #[error("overloaded: {0}; send it again in {1} s")]
+    Overloaded(&'static str, u64),
     /// Too many failed attempts at a credential from this source or at this name.
     #[error("too many failed attempts; try again in {} s", .0.as_secs())]
     TooManyAttempts(std::time::Duration),
@@ -84,7 +84,7 @@ impl ApiError {
         match self {
             ApiError::MissingKey(_) | ApiError::InvalidKey(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::WrongRole(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Missing(_) => StatusCode::NOT_FOUND,
@@ -117,7 +117,7 @@ impl ApiError {
         match self {
             ApiError::MissingKey(_) => "missing_api_key",
             ApiError::TooManyAttempts(_) => "too_many_attempts",
-            ApiError::Overloaded(_) => "overloaded",
+            ApiError::Overloaded(..) => "overloaded",
             ApiError::WrongRole(_) => "wrong_role",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Missing(_) => "not_found",
@@ -229,7 +229,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Logged here, once: handlers return errors and never log them themselves.
-        if status.is_server_error() {
+        if let ApiError::Overloaded(..) = self {
+            // Shedding is what overload looks like: a line per refusal would flood the log (and
+            // cost the CPU the overloaded server lacks) thousands of times a second.
+            tracing::debug!(error = %self, "request shed");
+        } else if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         } else {
             tracing::warn!(code = self.code(), error = %self, "request refused");
@@ -239,8 +243,14 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            ApiError::Overloaded(_, seconds) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         if let ApiError::TooManyAttempts(wait) = &self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));

@@ -1,6 +1,7 @@
 //! The garage behind the API: the [`GarageStore`] on SQLite or PostgreSQL, the plate key, the
 //! payment gateway and the tariff, assembled into one [`Gate`] from [`Settings`]; and the
-//! housekeeping that runs beside the requests (pending charges retried, old plates erased).
+//! housekeeping that runs beside the requests (pending charges retried, old plates erased), and
+//! the mailer when mail is configured.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,6 +59,26 @@ pub async fn open(settings: &Settings, store: &Store) -> anyhow::Result<Gate> {
         policy: settings.missed_exit_policy,
     };
     Ok(GateService::new(garage, gateway, tariff, config, Arc::new(SystemClock)).with_missed_exits(missed_exits))
+}
+
+/// The mailer for receipts and failed-charge notices, when `smtp_url` is set; checked here, at
+/// start, so a wrong URL or sender stops `valet serve` instead of failing every mail later.
+pub fn mailer(settings: &Settings, store: &GarageStore) -> anyhow::Result<Option<valet_mail::Mailer>> {
+    let Some(smtp_url) = &settings.smtp_url else {
+        if settings.mail_from.is_some() {
+            tracing::warn!("VALET_MAIL_FROM is set without VALET_SMTP_URL: no mail is sent");
+        }
+        return Ok(None);
+    };
+    let Some(from) = settings.mail_from.clone() else {
+        bail!("VALET_SMTP_URL needs VALET_MAIL_FROM, the sender, e.g. \"Garage <garage@example.com>\"");
+    };
+    let portal = match &settings.public_url {
+        Some(url) => Some(url::Url::parse(url).with_context(|| format!("VALET_PUBLIC_URL {url:?} is not a URL"))?),
+        None => None,
+    };
+    let config = valet_mail::MailConfig { smtp_url: smtp_url.expose().to_owned(), from, portal };
+    Ok(Some(valet_mail::Mailer::new(store.clone(), &config)?))
 }
 
 /// The database: PostgreSQL when `database_url` is set (then nothing is kept on local disk),

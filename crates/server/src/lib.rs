@@ -68,7 +68,8 @@ struct Inner {
     limits: DecodeLimits,
     max_body_bytes: u64,
     body_timeout: Duration,
-    /// Turns at decoding and the models, and the bounded line for them.
+    /// Turns at decoding and the models, and at the gate's decisions on reported plate reads,
+    /// and the bounded lines for them.
     admission: admission::Admission,
     wiring: Wiring,
     /// Stripe's publishable key when the garage charges through Stripe: the portal then shows
@@ -175,8 +176,8 @@ impl AppState {
         self.inner.stripe_webhook.as_ref()
     }
 
-    /// A turn at the image workers for `work`, or 503 when the line is full.
-    pub async fn admit(&self, work: admission::Work) -> Result<tokio::sync::SemaphorePermit<'_>, error::ApiError> {
+    /// A turn at the image workers or the gate's deciders for `work`, or 503 when its line is full.
+    pub async fn admit(&self, work: admission::Work) -> Result<tokio::sync::OwnedSemaphorePermit, error::ApiError> {
         self.inner.admission.admit(work).await
     }
 
@@ -210,6 +211,7 @@ pub async fn run(
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let store = garage::open_store(&settings).await?;
     let gate = Arc::new(garage::open(&settings, &store).await?);
+    let mailer = garage::mailer(&settings, gate.store()).context("configuring mail (VALET_SMTP_URL)")?;
     // One occupancy model in memory, shared by single-space classification and every lot's
     // frame reader.
     let classifier = Arc::new(OccupancyClassifier::bundled().context("loading the bundled occupancy model")?);
@@ -267,6 +269,13 @@ pub async fn run(
     };
     let wiring = Wiring { functions: functions.clone(), plate_reader, sink, mqtt: mqtt.clone() };
     let state = AppState::new(store, gate, lots, classifier, &settings).wired(wiring);
+    // Mail goes with billing: it tells what charges did, and needs its own secret (SMTP).
+    if functions.contains(Function::Billing)
+        && let Some(mailer) = mailer
+    {
+        let metrics = state.metrics().clone();
+        mailer.spawn(move |pass| metrics.mail_pass(pass));
+    }
     if let Some(puller) = puller {
         // The pulled gate cameras run where the plate reader runs; each passage is a plate read.
         cameras::spawn(&state, puller);

@@ -36,6 +36,7 @@ pub struct Metrics {
     decisions: Family<Labels, Counter>,
     charges: Family<Labels, Counter>,
     reads: Family<Labels, Counter>,
+    mail: Family<Labels, Counter>,
     handled: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
@@ -45,6 +46,7 @@ impl Default for Metrics {
             decisions: Family::default(),
             charges: Family::default(),
             reads: Family::default(),
+            mail: Family::default(),
             handled: Family::new_with_constructor(handling_buckets),
         }
     }
@@ -75,6 +77,17 @@ impl Metrics {
         self.reads.get_or_create(&vec![("camera", camera.to_owned())]).inc();
     }
 
+    /// What a pass of the mailer did: mails sent, skipped, deferred (to be tried again) and given up.
+    pub fn mail_pass(&self, pass: &valet_mail::Pass) {
+        let counts =
+            [("sent", pass.sent), ("skipped", pass.skipped), ("deferred", pass.deferred), ("given_up", pass.given_up)];
+        for (outcome, count) in counts {
+            if count > 0 {
+                self.mail.get_or_create(&vec![("outcome", outcome.to_owned())]).inc_by(u64::from(count));
+            }
+        }
+    }
+
     /// `function` handled an event in `took`, successfully or not.
     pub fn handled(&self, function: Function, took: Duration, ok: bool) {
         let labels = vec![("function", function.name().to_owned()), ("result", if ok { "ok" } else { "error" }.into())];
@@ -88,6 +101,7 @@ impl Metrics {
             self.decisions.clone(),
         );
         registry.register("valet_charges", "Charges settled, by outcome", self.charges.clone());
+        registry.register("valet_mail", "Mail to drivers by outcome of each try", self.mail.clone());
         registry.register("valet_plate_reads", "Plate reads handed to the gate, by camera", self.reads.clone());
         registry.register_with_unit(
             "valet_function_handling",

@@ -48,6 +48,15 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "VALET_STRIPE_PUBLISHABLE_KEY",
         "Stripe publishable key (pk_…): the portal shows Stripe's own card fields, with the `stripe` gateway",
     ),
+    (
+        "VALET_SMTP_URL",
+        "SMTP server for receipts and failed-charge notices: smtps://user:password@host or smtp://…?tls=required (default: none, no mail is sent)",
+    ),
+    ("VALET_MAIL_FROM", "sender of the garage's mail, e.g. `Garage <garage@example.com>` (needed with VALET_SMTP_URL)"),
+    (
+        "VALET_PUBLIC_URL",
+        "the portal's public address, for links in mail, e.g. https://park.example.com (default: none)",
+    ),
     ("VALET_TARIFF_FILE", "TOML tariff activated on first start (default: the built-in example tariff)"),
     ("VALET_REVIEW_BELOW_CONFIDENCE", "plate reads less sure than this (0..1) are queued for review (default 0.6)"),
     ("VALET_SHOW_FEE_BELOW_MINOR", "exit displays show a fee only below this, in minor units (default 5000)"),
@@ -103,6 +112,10 @@ pub struct Settings {
     pub stripe_webhook_secret: Option<Secret>,
     /// Public by design: Stripe.js needs it in the driver's browser.
     pub stripe_publishable_key: Option<String>,
+    /// With its password, if any: a secret.
+    pub smtp_url: Option<Secret>,
+    pub mail_from: Option<String>,
+    pub public_url: Option<String>,
     pub tariff_file: Option<PathBuf>,
     pub review_below_confidence: f32,
     pub show_fee_below_minor: i64,
@@ -180,6 +193,9 @@ impl Default for Settings {
             stripe_ca_file: None,
             stripe_webhook_secret: None,
             stripe_publishable_key: None,
+            smtp_url: None,
+            mail_from: None,
+            public_url: None,
             tariff_file: None,
             review_below_confidence: 0.6,
             show_fee_below_minor: 5000,
@@ -245,7 +261,7 @@ impl Settings {
 const IMPLICIT_CONFIG: &str = "valet.toml";
 
 /// The settings keys the environment may set (`VALET_SERVER` and `VALET_KEY` belong to the client).
-const KEYS: [&str; 32] = [
+const KEYS: [&str; 35] = [
     "listen",
     "data_dir",
     "max_body_bytes",
@@ -264,6 +280,9 @@ const KEYS: [&str; 32] = [
     "stripe_ca_file",
     "stripe_webhook_secret",
     "stripe_publishable_key",
+    "smtp_url",
+    "mail_from",
+    "public_url",
     "tariff_file",
     "review_below_confidence",
     "show_fee_below_minor",

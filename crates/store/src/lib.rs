@@ -34,6 +34,7 @@ pub use garage::{GateCameras, PlateLock, StoredCamera};
 pub use garage::{
     LotFrameRecord, LotHistory, LotLayouts, RecordedFrame, SpaceChangeRecord, SpaceStateRecord, StoredLayout,
 };
+pub use garage::{MailKind, MailRecord, MailRetry, OwedMail};
 pub use plate_key::{MIN_PLATE_KEY_BYTES, PlateDigest, PlateKey, PlateKeyTooShort};
 
 #[derive(Debug, thiserror::Error)]

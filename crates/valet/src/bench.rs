@@ -4,7 +4,9 @@
 //! adapter` (fitting one camera's occupancy adapter, stage by stage) in [`adapter`], `valet bench
 //! cameras` (how many 10 fps gate cameras one box keeps up with) in [`cameras`], `valet bench
 //! gate-latency` (first frame with a car → barrier command) in [`gate_latency`], `valet bench plates`
-//! (the plate reader beside OpenALPR or any other reader) in [`plates`].
+//! (the plate reader beside OpenALPR or any other reader) in [`plates`], `valet bench load` (each
+//! endpoint's knee, and twice its load) in [`load`], `valet bench soak` (half an hour at a fixed rate,
+//! for leaks) in [`soak`].
 //!
 //! It generates the prototype's four problem files (`valet_imaging::synthetic::PROTOTYPE_FILES`:
 //! ~205 KB, ~1.19 MB, ~22 MB and the 37 MB / 162 MP photo that crashed it), sends each `--runs`
@@ -15,8 +17,11 @@ mod adapter;
 mod cameras;
 mod functions;
 mod gate_latency;
+mod load;
 mod lot;
 mod plates;
+mod process;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +68,12 @@ pub enum BenchCommand {
     /// The plate reader beside other readers (`--peer`, e.g. OpenALPR) on the same images: top-1,
     /// found and ms per image, per region.
     Plates(plates::PlatesBenchArgs),
+    /// Each endpoint's knee (throughput against requests in flight), then twice the knee's load:
+    /// what is answered, how fast, what is shed, resident memory, and gate frames lost.
+    Load(load::LoadArgs),
+    /// The demo garage under a fixed rate for half an hour: RSS, open descriptors, data size and
+    /// p99 every minute, so that a leak shows as a slope.
+    Soak(soak::SoakArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -74,6 +85,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Cameras(args) => return cameras::run(args).await,
         BenchCommand::GateLatency(args) => return gate_latency::run(args).await,
         BenchCommand::Plates(args) => return plates::run(args),
+        BenchCommand::Load(args) => return load::run(args).await,
+        BenchCommand::Soak(args) => return soak::run(args).await,
     };
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("valet-bench-prototype"));
     std::fs::create_dir_all(&dir)?;

@@ -76,3 +76,13 @@ pub fn median(values: &[f64]) -> f64 {
         n => sorted[n / 2],
     }
 }
+
+/// The `q` quantile (0..=1) of `values`, nearest rank; 0 for none.
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[((n - 1) as f64 * q).round() as usize],
+    }
+}

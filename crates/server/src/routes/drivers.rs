@@ -13,8 +13,8 @@ use valet_store::{SessionFilter, SessionRecord};
 use super::{ApiJson, ApiQuery, Page};
 use crate::AppState;
 use crate::api::{
-    CardSetupAnswer, DriverView, PaidAnswer, PayBody, PlateBody, Quote, RecoveryCodeAnswer, SessionView, SignIn,
-    SignUp, SignedInAnswer, SignedUpAnswer,
+    CardSetupAnswer, DriverView, EmailBody, PaidAnswer, PayBody, PlateBody, Quote, RecoveryCodeAnswer, SessionView,
+    SignIn, SignUp, SignedInAnswer, SignedUpAnswer,
 };
 use crate::auth::AuthedDriver;
 use crate::error::ApiError;
@@ -30,7 +30,11 @@ pub async fn sign_up(
     }
     let method = payment_method(&state, body.payment_method.as_deref(), body.card_setup.as_deref()).await?;
     let link = body.link.as_deref().map(parse_link).transpose()?;
+    let email = body.email.as_deref().map(parse_email).transpose()?;
     let signed = state.gate().sign_up(plates, method, link).await?;
+    if let Some(email) = &email {
+        state.gate().set_email(&signed.driver, Some(email)).await?;
+    }
     let answer = SignedUpAnswer {
         driver: signed.driver.id.to_string(),
         token: signed.token.expose().to_owned(),
@@ -86,12 +90,42 @@ pub async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(AuthedDriver(driver): AuthedDriver) -> Json<DriverView> {
-    Json(DriverView {
+pub async fn me(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+) -> Result<Json<DriverView>, ApiError> {
+    let email = state.gate().store().driver_email(driver.id).await?;
+    Ok(Json(DriverView {
         driver: driver.id.to_string(),
         plates: driver.plates().map(|p| p.display().to_owned()).collect(),
         payment_method: driver.payment_method.as_str().to_owned(),
-    })
+        email: email.map(String::from),
+    }))
+}
+
+/// Sets (or with `null` removes) the address receipts and failed-charge notices go to.
+pub async fn set_email(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<StatusCode, ApiError> {
+    let email = body.email.as_deref().map(parse_email).transpose()?;
+    state.gate().set_email(&driver, email.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Pays one of the driver's unpaid stays with the card on the account: the link in a
+/// failed-charge notice leads here (through the portal's "Pay now").
+pub async fn pay_now(
+    State(state): State<AppState>,
+    AuthedDriver(driver): AuthedDriver,
+    Path(session): Path<String>,
+) -> Result<(StatusCode, Json<valet_garage::Charge>), ApiError> {
+    let id = valet_garage::SessionId::parse(&session)
+        .map_err(|_| ApiError::Missing(format!("no stay {session} on this account")))?;
+    let settled = state.gate().pay_now(&driver, id).await?;
+    state.metrics().charge_settled(crate::metrics::charge_outcome(settled.charge.state()));
+    Ok((StatusCode::CREATED, Json(settled.charge)))
 }
 
 pub async fn add_plate(
@@ -229,6 +263,10 @@ async fn payment_method(
             "give card_setup: a card setup from POST /v1/card-setups, completed in Stripe's card fields".into(),
         )),
     }
+}
+
+pub(crate) fn parse_email(text: &str) -> Result<valet_garage::EmailAddress, ApiError> {
+    valet_garage::EmailAddress::parse(text).map_err(|e| ApiError::BadRequest(format!("e-mail {text:?}: {e}")))
 }
 
 fn parse_link(text: &str) -> Result<LinkToken, ApiError> {

@@ -15,7 +15,7 @@ mod webhooks;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{Method, Uri};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower_http::trace::TraceLayer;
@@ -73,7 +73,9 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/me/plates/{plate}", delete(drivers::remove_plate))
             .route("/v1/me/recovery-code", post(drivers::new_recovery_code))
             .route("/v1/me/sign-out", post(drivers::sign_out))
+            .route("/v1/me/email", put(drivers::set_email))
             .route("/v1/me/sessions", get(drivers::sessions))
+            .route("/v1/me/sessions/{id}/payments", post(drivers::pay_now))
             .route("/v1/me/receipts", get(drivers::receipts))
             .route("/v1/pay/{link}", get(drivers::quote).post(drivers::pay))
             // Stripe's, on this public function since billing is cluster-local. The signature is

@@ -193,7 +193,25 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         (204, "nothing"),
     ),
+    op(
+        "put",
+        "/v1/me/email",
+        Driver,
+        "Set the address receipts and failed-charge notices are mailed to (`{\"email\": null}` removes it); only \
+         stays from now on are mailed. 400 for an address that is not one.",
+        Some("EmailBody"),
+        (204, "nothing"),
+    ),
     op("get", "/v1/me/sessions", Driver, "The driver's stays, newest first (`?limit=`).", None, (200, "[SessionView]")),
+    op(
+        "post",
+        "/v1/me/sessions/{id}/payments",
+        Driver,
+        "Pay one of the driver's unpaid stays now with the card on the account (the link in a failed-charge \
+         notice). 404 for a stay of another account, 409 `not_retryable` for one that is not unpaid. Audited.",
+        None,
+        (201, "Charge"),
+    ),
     op("get", "/v1/me/receipts", Driver, "The driver's receipts, newest first (`?limit=`).", None, (200, "[Receipt]")),
     op(
         "get",
@@ -475,8 +493,14 @@ fn schemas() -> Value {
                 "plates": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
                 "payment_method": { "type": "string", "description": "Ledger gateway: its card token. Never a card number." },
                 "card_setup": { "type": "string", "description": "Stripe gateway: a completed card setup from POST /v1/card-setups." },
-                "link": { "type": "string", "description": "The link token shown at the entry, to take over the stay in progress." }
+                "link": { "type": "string", "description": "The link token shown at the entry, to take over the stay in progress." },
+                "email": { "type": "string", "format": "email", "description": "Where receipts and failed-charge notices are mailed, when the garage sends mail." }
             }
+        },
+        "EmailBody": {
+            "type": "object",
+            "required": ["email"],
+            "properties": { "email": { "type": ["string", "null"], "format": "email" } }
         },
         "PlateBody": { "type": "object", "required": ["plate"], "properties": { "plate": { "type": "string" } } },
         "SignIn": {

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 
 pub async fn post(
     State(state): State<AppState>,
+    _turn: ReadTurn,
     AuthedDevice(device): AuthedDevice,
     ApiJson(event): ApiJson<PlateReadEvent>,
 ) -> Result<Json<GateAnswer>, ApiError> {
@@ -93,5 +94,20 @@ pub(crate) fn exit_answer(handled: HandledExit) -> GateAnswer {
         display: Some(ExitScreen::from(&decision.display)),
         charge,
         review_items: handled.review.iter().map(|id| id.0).collect(),
+    }
+}
+
+/// A turn at the gate's deciders. Extractors run in order, so it is taken before the key is
+/// checked and the body read: a read shed under overload costs no database lookup, and the CPU
+/// an overloaded garage lacks goes to the reads it accepted.
+pub struct ReadTurn {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl axum::extract::FromRequestParts<AppState> for ReadTurn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.admit(crate::admission::Work::Read).await.map(|permit| ReadTurn { _permit: permit })
     }
 }

@@ -39,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(portal::account))
         .route("/me/plates", post(portal::add_plate))
         .route("/me/plates/{plate}/remove", post(portal::remove_plate))
+        .route("/me/email", post(portal::set_email))
+        .route("/me/stays/{session}/pay", post(portal::pay_now))
         .route("/me/signout", post(account::sign_out))
         .route("/me/recovery-code", post(account::new_recovery_code))
         .route("/signin", get(account::sign_in_form).post(account::sign_in))

@@ -8,7 +8,7 @@ use chrono::Utc;
 use maud::{Markup, html};
 use serde::Deserialize;
 use valet_billing::StripePublishableKey;
-use valet_garage::{Driver, LinkToken, PaymentMethodToken, Plate};
+use valet_garage::{ChargeState, Driver, EmailAddress, LinkToken, PaymentMethodToken, Plate, SessionId, SessionState};
 use valet_store::SessionFilter;
 
 use super::{cookie, csrf_field, csrf_ok, local_time, money, page, redirect, refused_csrf, respond};
@@ -157,6 +157,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
                         (csrf_field(csrf))
                         label for="plates" { "Licence plate(s), separated by commas" }
                         input #plates name="plates" required autocomplete="off" autocapitalize="characters" placeholder="AB123CD";
+                        label for="email" { "E-mail for receipts (optional)" }
+                        input #email name="email" type="email" autocomplete="email";
                         (payment)
                         button type="submit" { "Sign up" }
                     }
@@ -180,7 +182,17 @@ pub struct SignUpForm {
     #[serde(default)]
     setup_intent: String,
     #[serde(default)]
+    email: String,
+    #[serde(default)]
     csrf: String,
+}
+
+/// An optional address typed in a form: blank is none.
+fn typed_email(text: &str) -> Result<Option<EmailAddress>, String> {
+    match text.trim() {
+        "" => Ok(None),
+        typed => EmailAddress::parse(typed).map(Some).map_err(|e| format!("That e-mail address cannot be used: {e}.")),
+    }
 }
 
 pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignUpForm>) -> Response {
@@ -193,13 +205,15 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
         && !read.is_empty()
         && form.setup_intent.is_empty()
     {
-        return card_step(&state, key, &headers, "/signup", &[("plates", &form.plates)], "Save card and sign up").await;
+        let fields = [("plates", form.plates.as_str()), ("email", form.email.as_str())];
+        return card_step(&state, key, &headers, "/signup", &fields, "Save card and sign up").await;
     }
-    let result = match plates {
-        Ok(plates) if plates.is_empty() => Err("Enter at least one plate.".to_owned()),
-        Err(e) => Err(format!("That plate cannot be read: {e}.")),
-        Ok(plates) => match submitted_method(&state, &form.payment_method, &form.setup_intent).await {
-            Ok(method) => state.gate().sign_up(plates, method, None).await.map_err(|e| e.to_string()),
+    let result = match (plates, typed_email(&form.email)) {
+        (_, Err(message)) => Err(message),
+        (Ok(plates), _) if plates.is_empty() => Err("Enter at least one plate.".to_owned()),
+        (Err(e), _) => Err(format!("That plate cannot be read: {e}.")),
+        (Ok(plates), Ok(email)) => match submitted_method(&state, &form.payment_method, &form.setup_intent).await {
+            Ok(method) => signed_up_with(&state, plates, method, email).await,
             Err(message) => Err(message),
         },
     };
@@ -215,11 +229,26 @@ pub async fn sign_up(State(state): State<AppState>, headers: HeaderMap, Form(for
     }
 }
 
+/// Signs up, then keeps the address the driver gave, if any.
+async fn signed_up_with(
+    state: &AppState,
+    plates: Vec<Plate>,
+    method: PaymentMethodToken,
+    email: Option<EmailAddress>,
+) -> Result<valet_gate::SignedUp, String> {
+    let signed = state.gate().sign_up(plates, method, None).await.map_err(|e| e.to_string())?;
+    if let Some(email) = &email {
+        state.gate().set_email(&signed.driver, Some(email)).await.map_err(|e| e.to_string())?;
+    }
+    Ok(signed)
+}
+
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(driver) = signed_in_driver(&state, &headers).await else { return redirect("/") };
     let store = state.gate().store();
     let sessions = store.sessions(SessionFilter::Driver(driver.id), 50).await.unwrap_or_default();
     let receipts = store.receipts_of_driver(driver.id, 50).await.unwrap_or_default();
+    let email = store.driver_email(driver.id).await.ok().flatten();
     respond(&headers, StatusCode::OK, |csrf| {
         page(
             "My account",
@@ -248,14 +277,31 @@ pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Respo
                     h2 #stays-h { "Stays" }
                     @if sessions.is_empty() { p { "No stays yet." } } @else {
                         table #stays {
-                            thead { tr { th { "Plate" } th { "Entered" } th { "State" } th { "Price" } } }
+                            thead { tr { th { "Plate" } th { "Entered" } th { "State" } th { "Price" } th { "" } } }
                             tbody { @for s in &sessions { tr {
                                 td { (s.plate.as_ref().map(|p| p.display().to_owned()).unwrap_or_default()) }
                                 td { (local_time(&state, s.entry)) }
                                 td { (s.state.name()) }
                                 td { (s.state.exit().map(|e| money(e.price.total)).unwrap_or_default()) }
+                                td { @if matches!(s.state, SessionState::Unpaid { .. }) {
+                                    form.inline method="post" action=(format!("/me/stays/{}/pay", s.id)) {
+                                        (csrf_field(csrf))
+                                        button type="submit" { "Pay now" }
+                                    }
+                                } }
                             } } }
                         }
+                    }
+                }
+                section aria-labelledby="email-h" {
+                    h2 #email-h { "E-mail" }
+                    p { "Receipts, and a notice if your bank refuses a charge, go to this address." }
+                    form.card method="post" action="/me/email" {
+                        (csrf_field(csrf))
+                        label for="email" { "E-mail address" }
+                        input #email name="email" type="email" autocomplete="email" value=(email.as_ref().map(|e| e.as_str()).unwrap_or(""));
+                        button type="submit" { "Save" }
+                        @if email.is_some() { " " button.link type="submit" name="remove" value="1" { "Stop e-mails" } }
                     }
                 }
                 section aria-labelledby="recovery-h" {
@@ -325,6 +371,67 @@ pub async fn remove_plate(
                 html! { p.error role="alert" { (message) } p { a href="/me" { "Back" } } },
             )
         }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    /// "Stop e-mails": remove the address whatever the field holds.
+    #[serde(default)]
+    remove: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn set_email(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<EmailForm>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let Some(driver) = signed_in_driver(&state, &headers).await else { return redirect("/") };
+    let typed = if form.remove.is_empty() { typed_email(&form.email) } else { Ok(None) };
+    let saved = match typed {
+        Ok(email) => state.gate().set_email(&driver, email.as_ref()).await.map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    };
+    match saved {
+        Ok(()) => redirect("/me"),
+        Err(message) => failed(&headers, "E-mail not saved", message),
+    }
+}
+
+/// "Pay now" on an unpaid stay: the card on the account is charged again.
+pub async fn pay_now(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(session): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return refused_csrf();
+    }
+    let Some(driver) = signed_in_driver(&state, &headers).await else { return redirect("/") };
+    let paid = match SessionId::parse(&session) {
+        Ok(id) => state.gate().pay_now(&driver, id).await.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("There is no stay {session} on your account.")),
+    };
+    match paid {
+        Ok(settled) => {
+            state.metrics().charge_settled(crate::metrics::charge_outcome(settled.charge.state()));
+            match settled.charge.state() {
+                ChargeState::Succeeded { .. } => redirect("/me"),
+                ChargeState::Failed { reason, .. } => {
+                    failed(&headers, "Not paid", format!("Your bank refused the charge again: {reason}."))
+                }
+                ChargeState::Requested { .. } => failed(
+                    &headers,
+                    "Payment pending",
+                    "The payment provider has not answered yet; the stay shows as paid once it does.".to_owned(),
+                ),
+            }
+        }
+        Err(message) => failed(&headers, "Not paid", message),
     }
 }
 

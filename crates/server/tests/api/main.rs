@@ -14,6 +14,7 @@ mod exposure;
 mod garage;
 mod helpers;
 mod lots;
+mod mail;
 mod metrics;
 mod missed_exits;
 mod outage;

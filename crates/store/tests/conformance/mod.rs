@@ -11,6 +11,7 @@ mod drivers;
 mod inbox;
 mod lanes;
 mod lots;
+mod mail;
 mod records;
 mod sessions;
 

@@ -22,7 +22,7 @@ use valet_cameras::{CameraConfig, Frame, FrameSlot, HealthRecorder, Passage};
 use valet_garage::Direction;
 use valet_imaging::DecodeLimits;
 
-use crate::report::median;
+use crate::report::{median, percentile};
 
 /// Frames a car is in the picture: 1.5 s at 10 fps, the short end of the 10–30 the issue measured.
 const CAR_FRAMES: usize = 15;
@@ -366,15 +366,6 @@ fn common_subsequence(cars: &[&str], texts: &[&str]) -> usize {
         }
     }
     row[texts.len()]
-}
-
-fn percentile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => 0.0,
-        n => sorted[((n - 1) as f64 * q).round() as usize],
-    }
 }
 
 /// This process's CPU time (user + system, all threads) in seconds, from `/proc/self/stat`

@@ -7,16 +7,17 @@
 //! start includes creating the SQLite file and running its migrations.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, bail};
+
+use super::process::{Process, device_key, wait_ready};
 use futures_util::StreamExt;
 
 use crate::report::median;
 
 const FUNCTIONS: [&str; 6] = ["ingest", "plate-reader", "occupancy", "gate", "billing", "query"];
-const PLATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 #[derive(Debug, clap::Args)]
 pub struct FunctionsBenchArgs {
@@ -48,7 +49,7 @@ pub async fn run(args: FunctionsBenchArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..args.runs {
             let dir = tempfile::tempdir()?;
             let started = Instant::now();
-            let process = Process::start(&exe, function, dir.path(), None)?;
+            let process = Process::start(&exe, &["--functions", function], dir.path(), None)?;
             wait_ready(&process.url).await?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             rss.push(process.rss_mib()?);
@@ -62,13 +63,13 @@ pub async fn run(args: FunctionsBenchArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let key = device_key(&exe, &data)?;
-    let billing = Process::start(&exe, "billing", &data, None)?;
+    let billing = Process::start(&exe, &["--functions", "billing"], &data, None)?;
     wait_ready(&billing.url).await?;
-    let gate = Process::start(&exe, "gate", &data, Some(&billing.url))?;
+    let gate = Process::start(&exe, &["--functions", "gate"], &data, Some(&billing.url))?;
     wait_ready(&gate.url).await?;
-    let reader = Process::start(&exe, "plate-reader", &data, Some(&gate.url))?;
+    let reader = Process::start(&exe, &["--functions", "plate-reader"], &data, Some(&gate.url))?;
     wait_ready(&reader.url).await?;
-    let ingest = Process::start(&exe, "ingest", &data, Some(&reader.url))?;
+    let ingest = Process::start(&exe, &["--functions", "ingest"], &data, Some(&reader.url))?;
     wait_ready(&ingest.url).await?;
     let chain = send_frames(&ingest.url, &key, &frame, args.frames, args.concurrency).await?;
     let chain_rss: Vec<f64> =
@@ -78,7 +79,7 @@ pub async fn run(args: FunctionsBenchArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let key = device_key(&exe, &data)?;
-    let all = Process::start(&exe, "all", &data, None)?;
+    let all = Process::start(&exe, &["--functions", "all"], &data, None)?;
     wait_ready(&all.url).await?;
     let embedded = send_frames(&all.url, &key, &frame, args.frames, args.concurrency).await?;
     let all_rss = all.rss_mib()?;
@@ -100,78 +101,6 @@ pub async fn run(args: FunctionsBenchArgs) -> anyhow::Result<ExitCode> {
         chain_rss[0], chain_rss[1], chain_rss[2], chain_rss[3]
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A `valet serve --functions …` child; killed on drop.
-struct Process {
-    child: Child,
-    url: String,
-}
-
-impl Process {
-    fn start(exe: &Path, functions: &str, data: &Path, sink: Option<&str>) -> anyhow::Result<Process> {
-        use std::io::BufRead;
-        let mut cmd = Command::new(exe);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--functions", functions, "--data"])
-            .arg(data)
-            .env("VALET_PLATE_KEY", PLATE_KEY)
-            .env("VALET_LOG", "warn")
-            .env_remove("VALET_DATABASE_URL")
-            .env_remove("K_SINK")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(sink) = sink {
-            cmd.env("K_SINK", sink);
-        }
-        let mut child = cmd.spawn()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) else {
-            let _ = child.kill();
-            bail!("`valet serve --functions {functions}` did not start");
-        };
-        Ok(Process { url: url.to_owned(), child })
-    }
-
-    fn rss_mib(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS")?;
-        Ok(kb / 1024.0)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn device_key(exe: &Path, data: &Path) -> anyhow::Result<String> {
-    let out = Command::new(exe).args(["devices", "add", "bench-lane", "--data"]).arg(data).output()?;
-    if !out.status.success() {
-        bail!("devices add failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?.lines().last().context("no key printed")?.to_owned())
-}
-
-/// Polls `/readyz` every 2 ms; the process printed its URL once bound, readiness may follow.
-async fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(answer) = client.get(format!("{url}/readyz")).send().await
-            && answer.status().is_success()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    bail!("{url} was not ready within 60 s")
 }
 
 /// Sends `frames` entry frames, `concurrency` at a time: (frames per second, latencies in ms).
