@@ -23,6 +23,8 @@ use valet_plates::{PlateReader, ReaderOptions, Region};
 
 pub use health::HealthRecorder;
 pub use slot::{Frame, FrameSlot};
+#[cfg(feature = "fuzzing")]
+pub use source::fuzzing;
 pub use source::{MAX_FRAME_BYTES, SourceSettings, run_source, run_source_with};
 
 /// A gate camera Valet pulls frames from, as an operator configured it.

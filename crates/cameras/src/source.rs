@@ -10,6 +10,20 @@ mod mjpeg;
 mod rtsp;
 mod snapshot;
 
+/// The MJPEG parser without a camera, for `fuzz/` (feature `fuzzing`; not part of the API).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    /// The boundary a `multipart/x-mixed-replace` content type names, as the source reads it.
+    pub fn mjpeg_boundary(content_type: &str) -> Option<String> {
+        super::mjpeg::boundary(content_type)
+    }
+
+    /// The parts of an MJPEG `stream` pushed in chunks of `chunk` bytes, or each part's error.
+    pub fn mjpeg_parts(boundary: &str, stream: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, String>> {
+        super::mjpeg::parse_in_chunks(boundary, stream, chunk)
+    }
+}
+
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -39,6 +39,24 @@ use valet_imaging::DecodeLimits;
 use valet_occupancy::OccupancyClassifier;
 use valet_store::Store;
 
+/// Parsers of untrusted input that are not public API, reachable for `fuzz/` (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use bytes::Bytes;
+
+    /// The frame an MQTT message on `topic` carries, under the topic prefix `prefix`, if any.
+    pub fn mqtt_frame(prefix: &str, topic: &str, payload: Vec<u8>) -> Option<crate::mqtt::Frame> {
+        let publish = rumqttc::Publish::new(topic, rumqttc::QoS::AtLeastOnce, payload);
+        crate::mqtt::parse(prefix, &publish)
+    }
+
+    /// The image part of a `multipart/form-data` upload to `POST /v1/classify`, as the handler
+    /// reads it, or the answer's message.
+    pub async fn classify_upload(request: axum::extract::Request, limit: u64) -> Result<Bytes, String> {
+        crate::routes::classify::read_multipart(request, &(), limit).await.map_err(|e| e.to_string())
+    }
+}
+
 pub use functions::{Function, FunctionSet, Sink};
 pub use garage::Gate;
 pub use mqtt::Mqtt;

@@ -154,7 +154,7 @@ impl Mqtt {
     }
 }
 
-fn parse(prefix: &str, publish: &Publish) -> Option<Frame> {
+pub(crate) fn parse(prefix: &str, publish: &Publish) -> Option<Frame> {
     let rest = publish.topic.strip_prefix(prefix)?.strip_prefix('/')?;
     let parts: Vec<&str> = rest.split('/').collect();
     let image = publish.payload.clone();

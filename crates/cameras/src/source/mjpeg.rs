@@ -293,6 +293,24 @@ impl MultipartParser {
     }
 }
 
+/// Parses a whole `stream` pushed in chunks of `chunk` bytes (at least 1): each part, or its
+/// error in words. The tests and `fuzz/` check with it that the chunking never changes the parts.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn parse_in_chunks(boundary: &str, stream: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, String>> {
+    let mut parser = MultipartParser::new(boundary);
+    let mut out = Vec::new();
+    for piece in stream.chunks(chunk.max(1)) {
+        parser.push(piece);
+        while let Some(part) = parser.next_part() {
+            out.push(part.map_err(|e| match e {
+                PartError::NotJpeg(start) => format!("not jpeg {start}"),
+                PartError::Fatal(error) => error.to_string(),
+            }));
+        }
+    }
+    out
+}
+
 fn checked(part: Vec<u8>) -> Result<Vec<u8>, PartError> {
     if looks_like_jpeg(&part) { Ok(part) } else { Err(PartError::NotJpeg(describe_start(&part))) }
 }
@@ -328,20 +346,8 @@ mod tests {
         bytes
     }
 
-    /// Parses `stream` pushed in chunks of `chunk` bytes.
     fn parse(boundary: &str, stream: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, String>> {
-        let mut parser = MultipartParser::new(boundary);
-        let mut out = Vec::new();
-        for piece in stream.chunks(chunk) {
-            parser.push(piece);
-            while let Some(part) = parser.next_part() {
-                out.push(part.map_err(|e| match e {
-                    PartError::NotJpeg(start) => format!("not jpeg {start}"),
-                    PartError::Fatal(error) => error.to_string(),
-                }));
-            }
-        }
-        out
+        parse_in_chunks(boundary, stream, chunk)
     }
 
     fn every_chunking(boundary: &str, stream: &[u8]) -> Vec<Result<Vec<u8>, String>> {

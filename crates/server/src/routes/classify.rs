@@ -140,7 +140,7 @@ async fn read_raw(mut body: Body, limit: u64) -> Result<Bytes, ApiError> {
 }
 
 /// The first part that carries a file (or is named `image`/`file`).
-async fn read_multipart(request: Request, state: &AppState, limit: u64) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_multipart<S: Send + Sync>(request: Request, state: &S, limit: u64) -> Result<Bytes, ApiError> {
     let mut form = Multipart::from_request(request, state)
         .await
         .map_err(|e| ApiError::NoImage(format!("malformed multipart body: {}", e.body_text())))?;

@@ -2,7 +2,7 @@
 
 mod calibration;
 mod cameras;
-mod classify;
+pub(crate) mod classify;
 mod drivers;
 mod health;
 mod ingest;
