@@ -146,7 +146,9 @@ impl CloudEvent {
         }
         let json_data = self.content_type.as_deref() == Some(JSON);
         match serde_json::from_slice::<serde_json::Value>(&self.data) {
-            Ok(value) if json_data => {
+            // A JSON string stays base64: `"data": "abc"` reads back as the text `abc`, not the
+            // JSON `"abc"` it was.
+            Ok(value) if json_data && !value.is_string() => {
                 object.insert("data".to_owned(), value);
             }
             _ => {
@@ -191,6 +193,17 @@ pub fn derived_id(id: &str, ty: &str) -> String {
 }
 
 fn from_attributes(mut attributes: BTreeMap<String, String>) -> Result<CloudEvent, CloudEventError> {
+    // The spec's rule, and what binary mode's header names can carry back out unchanged.
+    if let Some(name) = attributes.keys().find(|name| name.is_empty() || !name.bytes().all(is_name_byte)) {
+        return Err(CloudEventError::Malformed(
+            name.clone(),
+            "an attribute name is lower-case letters and digits".into(),
+        ));
+    }
+    // Reserved: in structured mode it is the data itself (a `ce-data` header would become it).
+    if attributes.contains_key("data") {
+        return Err(CloudEventError::Malformed("data".into(), "`data` is reserved for the event's data".into()));
+    }
     let spec = attributes.remove("specversion").ok_or(CloudEventError::Missing("specversion"))?;
     if spec != SPEC_VERSION {
         return Err(CloudEventError::SpecVersion(spec));
@@ -210,6 +223,11 @@ fn from_attributes(mut attributes: BTreeMap<String, String>) -> Result<CloudEven
         ),
         None => None,
     };
+    // An offset can carry 9999-12-31 into year 10000 (or 0000 back to -1) in UTC, which RFC 3339
+    // cannot write: the event would be read once and then never again, from the inbox or the next hop.
+    if time.is_some_and(|t| !(0..=9999).contains(&chrono::Datelike::year(&t))) {
+        return Err(CloudEventError::Malformed("time".into(), "in UTC it falls outside the years 0000 to 9999".into()));
+    }
     let subject = attributes.remove("subject");
     let content_type = attributes.remove("datacontenttype");
     attributes.remove("dataschema");
@@ -248,6 +266,10 @@ fn from_structured(body: &[u8]) -> Result<CloudEvent, CloudEventError> {
     }
     event.data = data;
     Ok(event)
+}
+
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_lowercase() || byte.is_ascii_digit()
 }
 
 /// Header values carry printable ASCII; anything else (and `%` and `"`) is percent-encoded, as the
@@ -349,6 +371,60 @@ mod tests {
         image.content_type = Some("image/jpeg".into());
         image.data = Bytes::from_static(&[0xff, 0xd8, 0xff, 0x00]);
         assert_eq!(CloudEvent::from_structured(&image.to_structured()).unwrap(), image);
+    }
+
+    /// Found by `fuzz/` (cloudevent_binary, cloudevent_structured): an attribute name the spec
+    /// forbids was taken, then lost or changed on the way back out (`A` became `a` in a header name,
+    /// `x y` could not be one at all, and a `ce-data` header became the data in structured mode).
+    #[test]
+    fn attribute_names_other_than_lower_case_letters_and_digits_are_refused() {
+        for name in ["dataent-type:contenttype", "Valetcamera", "x y", "ext_1", ""] {
+            let body = format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t","{name}":"v"}}"#);
+            let error = CloudEvent::from_structured(&body).unwrap_err();
+            assert_eq!(
+                error,
+                CloudEventError::Malformed(name.into(), "an attribute name is lower-case letters and digits".into())
+            );
+        }
+        let mut headers = HeaderMap::new();
+        event().write_headers(&mut headers);
+        headers.insert("ce-ext_1", HeaderValue::from_static("v"));
+        assert!(
+            matches!(CloudEvent::from_http(&headers, Bytes::new()), Err(CloudEventError::Malformed(n, _)) if n == "ext_1")
+        );
+        // `data` is reserved: as an extension it was written over the data in structured mode.
+        let mut headers = HeaderMap::new();
+        event().write_headers(&mut headers);
+        headers.insert("ce-data", HeaderValue::from_static("v"));
+        assert!(
+            matches!(CloudEvent::from_http(&headers, Bytes::new()), Err(CloudEventError::Malformed(n, _)) if n == "data")
+        );
+    }
+
+    /// Found by `fuzz/` (cloudevent_binary): `"abc"` as JSON data went out as `"data": "abc"` and
+    /// came back as the text `abc`.
+    #[test]
+    fn json_data_that_is_a_string_round_trips_through_structured_mode() {
+        let mut sent = event();
+        sent.data = Bytes::from_static(br#""abc""#);
+        assert_eq!(CloudEvent::from_structured(&sent.to_structured()).unwrap(), sent);
+    }
+
+    /// Found by `fuzz/` (cloudevent_binary): a time whose offset carries it into year 10000 in UTC
+    /// was read, then written as `+10000-…`, which no reader (Valet included) takes.
+    #[test]
+    fn a_time_outside_the_years_rfc_3339_can_write_in_utc_is_refused() {
+        for time in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+00:01"] {
+            let mut headers = HeaderMap::new();
+            event().write_headers(&mut headers);
+            headers.insert("ce-time", HeaderValue::from_static(time));
+            let error = CloudEvent::from_http(&headers, Bytes::new()).unwrap_err();
+            assert!(matches!(&error, CloudEventError::Malformed(n, _) if n == "time"), "{time}: {error:?}");
+        }
+        let mut headers = HeaderMap::new();
+        event().write_headers(&mut headers);
+        headers.insert("ce-time", HeaderValue::from_static("9999-12-31T23:59:59+01:00"));
+        assert!(CloudEvent::from_http(&headers, Bytes::new()).is_ok());
     }
 
     #[test]
