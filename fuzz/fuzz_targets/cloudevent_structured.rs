@@ -41,9 +41,6 @@ fuzz_target!(|text: &str| {
     }
     let mut headers = HeaderMap::new();
     event.write_headers(&mut headers);
-    if headers.get(axum::http::header::CONTENT_TYPE).is_none() && event.content_type.is_some() {
-        return; // A content type that is no valid header value cannot travel in binary mode.
-    }
     let again = CloudEvent::from_http(&headers, event.data.clone())
         .unwrap_or_else(|e| panic!("{event:?} was read, but its headers {headers:?} are refused: {e}"));
     assert_same(&event, &again);

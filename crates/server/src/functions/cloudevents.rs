@@ -230,6 +230,11 @@ fn from_attributes(mut attributes: BTreeMap<String, String>) -> Result<CloudEven
     }
     let subject = attributes.remove("subject");
     let content_type = attributes.remove("datacontenttype");
+    // A media type is printable ASCII; anything else could not be sent as binary mode's Content-Type
+    // and read back.
+    if content_type.as_ref().is_some_and(|t| !t.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))) {
+        return Err(CloudEventError::Malformed("datacontenttype".into(), "a media type is printable ASCII".into()));
+    }
     attributes.remove("dataschema");
     Ok(CloudEvent { id, source, ty, time, subject, content_type, extensions: attributes, data: Bytes::new() })
 }
@@ -399,6 +404,15 @@ mod tests {
         assert!(
             matches!(CloudEvent::from_http(&headers, Bytes::new()), Err(CloudEventError::Malformed(n, _)) if n == "data")
         );
+    }
+
+    /// Found by `fuzz/` (cloudevent_structured): a non-ASCII `datacontenttype` was taken, then written
+    /// as a `Content-Type` header that binary mode reads as no content type at all.
+    #[test]
+    fn a_datacontenttype_that_is_not_printable_ascii_is_refused() {
+        let body = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"applicationћson"}"#;
+        let error = CloudEvent::from_structured(body).unwrap_err();
+        assert!(matches!(&error, CloudEventError::Malformed(n, _) if n == "datacontenttype"), "{error:?}");
     }
 
     /// Found by `fuzz/` (cloudevent_binary): `"abc"` as JSON data went out as `"data": "abc"` and
