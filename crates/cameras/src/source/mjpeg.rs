@@ -83,6 +83,10 @@ pub(crate) struct MultipartParser {
     scanned: usize,
     /// Bytes thrown away while seeking a delimiter.
     skipped: usize,
+    /// Whether `buf` starts a line, so that a boundary there is a delimiter. False after bytes were
+    /// thrown away mid-line: where that cut falls depends on how the bytes arrived, and a boundary
+    /// that follows the cut must not count when the same bytes in one piece would not.
+    line_start: bool,
 }
 
 /// Where a delimiter line is in the buffer.
@@ -104,7 +108,7 @@ enum Search {
 impl MultipartParser {
     pub(crate) fn new(boundary: &str) -> Self {
         let token = boundary.trim_start_matches('-').as_bytes().to_vec();
-        Self { token, buf: Vec::new(), state: State::Seek, scanned: 0, skipped: 0 }
+        Self { token, buf: Vec::new(), state: State::Seek, scanned: 0, skipped: 0, line_start: true }
     }
 
     pub(crate) fn push(&mut self, bytes: &[u8]) {
@@ -194,17 +198,24 @@ impl MultipartParser {
     fn split_part(&mut self, end: usize) -> Vec<u8> {
         let rest = self.buf.split_off(end);
         self.scanned = 0;
+        self.line_start = true;
         std::mem::replace(&mut self.buf, rest)
     }
 
+    /// Takes the first `n` bytes, which end a line (a delimiter line, or part headers), out.
     fn consume(&mut self, n: usize) {
         self.buf.drain(..n);
         self.scanned = 0;
+        self.line_start = true;
     }
 
     fn discard(&mut self, n: usize) {
-        self.skipped += n;
-        self.consume(n);
+        if n > 0 {
+            let line_start = self.buf[n - 1] == b'\n';
+            self.skipped += n;
+            self.consume(n);
+            self.line_start = line_start;
+        }
     }
 
     fn fatal(&mut self, error: SourceError) -> PartError {
@@ -263,7 +274,7 @@ impl MultipartParser {
                 line_start -= 1;
             }
             let body_end = if line_start == 0 {
-                if !at_start {
+                if !at_start || !self.line_start {
                     continue;
                 }
                 0
@@ -460,6 +471,18 @@ mod tests {
         let frame = jpeg(7, 20);
         let stream = [b"--b\r\n\r\n".as_ref(), &frame, b"\r\n--b--\r\n"].concat();
         assert_eq!(every_chunking("b", &stream), vec![Ok(frame), Err("the camera ended the stream".into())]);
+    }
+
+    /// Found by `fuzz/` (mjpeg_stream): while seeking, the parser throws away all but the last few
+    /// hundred bytes, and the byte after the cut counted as a line start, so a boundary in the
+    /// middle of a line was taken for a delimiter when the stream came one byte at a time, and not
+    /// when it came in one piece.
+    #[test]
+    fn a_boundary_mid_line_is_no_delimiter_however_the_bytes_arrive() {
+        let mut stream = b"-\rb\n-Content-".to_vec();
+        stream.extend(vec![0u8; 250]);
+        stream.extend(b"Length: lots\r\njunk\r\n");
+        assert_eq!(every_chunking("b", &stream), vec![]);
     }
 
     #[test]
