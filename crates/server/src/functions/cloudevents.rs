@@ -415,8 +415,8 @@ mod tests {
         assert!(matches!(&error, CloudEventError::Malformed(n, _) if n == "datacontenttype"), "{error:?}");
     }
 
-    /// Found by `fuzz/` (cloudevent_binary): `"abc"` as JSON data went out as `"data": "abc"` and
-    /// came back as the text `abc`.
+    /// Seen while writing `fuzz/`'s cloudevent_binary round trip, and confirmed by that target:
+    /// `"abc"` as JSON data went out as `"data": "abc"` and came back as the text `abc`.
     #[test]
     fn json_data_that_is_a_string_round_trips_through_structured_mode() {
         let mut sent = event();
@@ -424,8 +424,9 @@ mod tests {
         assert_eq!(CloudEvent::from_structured(&sent.to_structured()).unwrap(), sent);
     }
 
-    /// Found by `fuzz/` (cloudevent_binary): a time whose offset carries it into year 10000 in UTC
-    /// was read, then written as `+10000-…`, which no reader (Valet included) takes.
+    /// Seen while writing `fuzz/`'s cloudevent_binary round trip, and confirmed by that target: a
+    /// time whose offset carries it into year 10000 in UTC was read, then written as `+10000-…`,
+    /// which no reader (Valet included) takes.
     #[test]
     fn a_time_outside_the_years_rfc_3339_can_write_in_utc_is_refused() {
         for time in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+00:01"] {
