@@ -424,6 +424,20 @@ mod tests {
         assert_eq!(CloudEvent::from_structured(&sent.to_structured()).unwrap(), sent);
     }
 
+    /// Found by `fuzz/`'s cloudevent_structured in a 10-minute run: a number with more digits than
+    /// a double holds was read to a nearby double, not the nearest, so each trip through structured
+    /// mode could move it by a unit in the last place. serde_json's `float_roundtrip` reads it exactly.
+    #[test]
+    fn a_long_number_in_json_data_survives_structured_mode_unchanged() {
+        let mut sent = event();
+        sent.data = Bytes::from_static(br#"{"n":1666666666666666666666666666666666666666}"#);
+        let once = CloudEvent::from_structured(&sent.to_structured()).unwrap();
+        let twice = CloudEvent::from_structured(&once.to_structured()).unwrap();
+        let value = |e: &CloudEvent| serde_json::from_slice::<serde_json::Value>(&e.data).unwrap();
+        assert_eq!(value(&once), value(&sent));
+        assert_eq!(value(&twice), value(&once));
+    }
+
     /// Seen while writing `fuzz/`'s cloudevent_binary round trip, and confirmed by that target: a
     /// time whose offset carries it into year 10000 in UTC was read, then written as `+10000-…`,
     /// which no reader (Valet included) takes.
