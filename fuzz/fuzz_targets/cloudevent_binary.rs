@@ -10,22 +10,8 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use valet_fuzz::assert_same_event;
 use valet_server::functions::CloudEvent;
-use valet_server::functions::cloudevents::JSON;
-
-/// Equal but for what the wire format cannot carry: `time` below a microsecond, and the spacing
-/// of JSON data.
-fn assert_same(a: &CloudEvent, b: &CloudEvent) {
-    let micros = |e: &CloudEvent| e.time.map(|t| chrono::SubsecRound::trunc_subsecs(t, 6));
-    assert_eq!((&a.id, &a.source, &a.ty, &a.subject), (&b.id, &b.source, &b.ty, &b.subject));
-    assert_eq!((micros(a), &a.content_type, &a.extensions), (micros(b), &b.content_type, &b.extensions));
-    let json = |e: &CloudEvent| serde_json::from_slice::<serde_json::Value>(&e.data).ok();
-    if a.content_type.as_deref() == Some(JSON) && json(a).is_some() {
-        assert_eq!(json(a), json(b), "JSON data changed");
-    } else {
-        assert_eq!(a.data, b.data, "data changed");
-    }
-}
 
 /// The input is a request's head and body: `name: value` lines, a blank line, the body. Lines
 /// that are no valid header are skipped.
@@ -57,10 +43,10 @@ fuzz_target!(|input: &[u8]| {
     event.write_headers(&mut written);
     let again = CloudEvent::from_http(&written, event.data.clone())
         .unwrap_or_else(|e| panic!("{event:?} was read, but its own headers {written:?} are refused: {e}"));
-    assert_same(&event, &again);
+    assert_same_event(&event, &again);
 
     let structured = event.to_structured();
     let again = CloudEvent::from_structured(&structured)
         .unwrap_or_else(|e| panic!("{event:?} was read, but its structured form {structured} is refused: {e}"));
-    assert_same(&event, &again);
+    assert_same_event(&event, &again);
 });
