@@ -163,7 +163,7 @@ fn is_secret_parameter(key: &str) -> bool {
 }
 
 /// One camera's health, as `GET /v1/cameras` and the dashboard show it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     pub connected: bool,
     pub last_frame_at: Option<DateTime<Utc>>,

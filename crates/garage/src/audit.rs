@@ -15,7 +15,7 @@ use crate::session::ReviewDecision;
 use crate::tariff::TariffSpec;
 
 /// The operator's account name, as the operator API authenticated it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct OperatorId(pub String);
 
@@ -27,6 +27,8 @@ pub struct Reason(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("an operator action needs a reason")]
 pub struct MissingReason;
+
+crate::schema::checked_schema!(Reason, crate::schema::text("Why, for the audit log: never blank."));
 
 impl Reason {
     pub fn parse(text: &str) -> Result<Reason, MissingReason> {
@@ -52,7 +54,7 @@ impl From<Reason> for String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListChange {
     Allowed,
@@ -60,7 +62,7 @@ pub enum ListChange {
     Removed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     ManualBarrierOpen {
@@ -138,7 +140,7 @@ pub enum AuditAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub who: OperatorId,
     pub what: AuditAction,

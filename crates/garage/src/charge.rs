@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::id::{DriverId, SessionId};
 use crate::money::Money;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct IdempotencyKey(String);
 
@@ -45,7 +45,7 @@ pub struct ChargeRequest {
     pub amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum ChargeState {
     /// Sent, or about to be; the outcome is not known. A charge found in this state after a crash
@@ -74,7 +74,7 @@ pub struct ChargeConflict {
 
 /// One charge and what became of it. Its state changes only by [`Charge::succeed`] and
 /// [`Charge::fail`]; an outcome is final, and reporting the same outcome again changes nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Charge {
     pub idempotency_key: IdempotencyKey,
     pub session: SessionId,

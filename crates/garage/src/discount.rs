@@ -7,7 +7,7 @@ use crate::money::Percent;
 
 /// One reduction carried by a stay. How the tariff applies them, in which order, is written on
 /// [`crate::Tariff::price`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Discount {
     /// The stay is priced as if it were this many minutes shorter.
@@ -23,7 +23,7 @@ pub enum Discount {
 ///
 /// `max_uses` is the code's budget across all drivers; the caller counts uses (it owns the
 /// database), and [`Validation::redeem`] is the one place that compares the count with the limit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Validation {
     pub code: String,
     pub discount: Discount,

@@ -20,7 +20,7 @@ pub use exit::{ExitContext, ExitDecision, ExitDisplay, ExitMessage, ExitOutcome,
 
 use crate::money::Money;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Barrier {
     Lift,

@@ -55,6 +55,11 @@ macro_rules! opaque_id {
                 id.to_string()
             }
         }
+
+        $crate::schema::checked_schema!(
+            $name,
+            $crate::schema::string(concat!("A ", $kind, ": 32 hexadecimal digits."), Some("^[0-9a-fA-F]{32}$"))
+        );
     };
 }
 

@@ -29,6 +29,7 @@ mod read;
 mod receipt;
 mod recovery;
 mod review;
+mod schema;
 mod session;
 mod tariff;
 

@@ -25,7 +25,7 @@ pub struct PlateLists {
     deny_keys: BTreeSet<MatchingKey>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct ListedPlates {
     allow: BTreeSet<Plate>,
     deny: BTreeSet<Plate>,
@@ -81,8 +81,21 @@ impl From<PlateLists> for ListedPlates {
     }
 }
 
+/// Written and read as [`ListedPlates`] (the matching keys are derived).
+impl utoipa::PartialSchema for PlateLists {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <ListedPlates as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for PlateLists {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <ListedPlates as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// What a permit gives the cars parked under it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PermitBenefit {
     Free,
@@ -112,7 +125,7 @@ pub struct Permit {
 }
 
 /// A permit's terms as an operator enters them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermitTerms {
     pub id: PermitId,
     pub plates: BTreeSet<Plate>,

@@ -14,7 +14,7 @@ use crate::money::Money;
 use crate::session::Exit;
 use crate::tariff::{LineItem, Price, PriceLine, Tariff};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MissedExitPolicy {
     /// One day at the tariff's daily maximum.

@@ -16,6 +16,14 @@ pub struct Currency([u8; 3]);
 #[error("a currency is a three-letter ISO 4217 code such as EUR; got {0:?}")]
 pub struct InvalidCurrency(String);
 
+crate::schema::checked_schema!(
+    Currency,
+    crate::schema::string(
+        "An ISO 4217 code such as EUR (read in either case, written in upper case).",
+        Some("^[A-Za-z]{3}$")
+    )
+);
+
 impl Currency {
     pub const EUR: Currency = Currency(*b"EUR");
     pub const USD: Currency = Currency(*b"USD");
@@ -78,7 +86,7 @@ impl From<Currency> for String {
 
 /// An amount: `minor` units of `currency` (cents for EUR). Negative amounts are credits and
 /// reductions (a discount line on a receipt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Money {
     pub minor: i64,
     pub currency: Currency,
@@ -166,6 +174,15 @@ pub struct Percent(u8);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a percentage is 0 to 100; got {0}")]
 pub struct InvalidPercent(u8);
+
+crate::schema::checked_schema!(
+    Percent,
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some("A whole percentage."))
+        .minimum(Some(0))
+        .maximum(Some(100))
+);
 
 impl Percent {
     pub const ALL: Percent = Percent(100);

@@ -23,6 +23,16 @@ const CONFUSION_CLASSES: [&str; 5] = ["0OQ", "1I", "8B", "5S", "2Z"];
 #[serde(try_from = "String", into = "String")]
 pub struct Plate(String);
 
+crate::schema::checked_schema!(
+    Plate,
+    // Read leniently (lower case, spaces, dashes and dots are normalised away), so the pattern
+    // only says what a plate is made of; `Plate::parse` has the last word.
+    crate::schema::string(
+        "A licence plate: 2 to 10 letters A-Z and digits, written in normal form.",
+        Some("[A-Za-z0-9]")
+    )
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidPlate {
     #[error("a plate has {MIN_GLYPHS} to {MAX_GLYPHS} letters or digits; {0:?} has {1}")]

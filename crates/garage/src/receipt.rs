@@ -13,13 +13,13 @@ use crate::session::{ParkingSession, SessionState};
 use crate::tariff::PriceLine;
 
 /// The payment behind a receipt: our key and the provider's reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaidBy {
     pub charge: IdempotencyKey,
     pub reference: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub session: SessionId,
     pub plate: String,

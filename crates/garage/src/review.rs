@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::id::SessionId;
 use crate::read::PlateRead;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewReason {
     /// The plate is on the deny list; the barrier stayed down.
@@ -31,7 +31,7 @@ pub enum ReviewReason {
 
 /// One entry in the review queue. `read` is absent for items that no camera raised (a failed
 /// charge, a dispute).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     pub reason: ReviewReason,
     pub session: Option<SessionId>,

@@ -92,7 +92,7 @@ impl SessionEvent {
 }
 
 /// An operator's answer to a session in review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewDecision {
     /// Settled outside the system (cash, a goodwill waiver).

@@ -26,7 +26,7 @@ pub const MAX_SCHEDULE_MINUTES: u32 = 7 * 24 * 60;
 const MINUTES_PER_DAY: u32 = 24 * 60;
 
 /// The operator's words: what a tariff file holds. Amounts are minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TariffSpec {
     pub currency: Currency,
@@ -50,7 +50,7 @@ pub struct TariffSpec {
 }
 
 /// From `from_minute` after entry on, each started `every_minutes` costs `price_minor`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Band {
     pub name: String,
@@ -62,11 +62,12 @@ pub struct Band {
 /// Local times (on the listed weekdays, every day if none) when increments have their own length
 /// and price. `from` is inclusive, `to` exclusive; a window with `to` before `from` runs past
 /// midnight (22:00–06:00), and one with `from == to` lasts all day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateWindow {
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = weekdays)]
     pub days: Vec<Weekday>,
     pub from: TimeOfDay,
     pub to: TimeOfDay,
@@ -86,10 +87,24 @@ impl RateWindow {
     }
 }
 
+/// `RateWindow::days`' schema: chrono writes a weekday as its English name's first three letters.
+fn weekdays() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let day = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]));
+    ArrayBuilder::new().items(day).description(Some("Every day when empty.")).build()
+}
+
 /// A local wall-clock time to the minute, written `HH:MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TimeOfDay(u16);
+
+crate::schema::checked_schema!(
+    TimeOfDay,
+    crate::schema::string("A local time to the minute, `HH:MM`.", Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"))
+);
 
 impl TimeOfDay {
     pub fn parse(text: &str) -> Result<TimeOfDay, TariffError> {

@@ -12,7 +12,7 @@ use crate::smoothing::{SmoothedSpace, Smoother, SmoothingConfig, StateChange};
 
 /// Spaces by state. `unknown` spaces have had no frame yet, or their evidence is too weak to
 /// tell (`unsure` of them): a sign must not count them free.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Tally {
     pub free: u32,
     pub occupied: u32,
@@ -60,7 +60,7 @@ impl Tally {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ZoneCount {
     pub zone: ZoneId,
     pub level: LevelId,
@@ -68,7 +68,7 @@ pub struct ZoneCount {
     pub tally: Tally,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LevelCount {
     pub level: LevelId,
     #[serde(flatten)]
@@ -76,7 +76,7 @@ pub struct LevelCount {
 }
 
 /// Counts in layout order: zones, levels, and the whole lot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub lot: Tally,
     pub levels: Vec<LevelCount>,

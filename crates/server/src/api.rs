@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/classify` → 200.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClassifyAnswer {
     /// `occupied` or `free`.
     pub label: String,
@@ -14,13 +14,13 @@ pub struct ClassifyAnswer {
     pub record_id: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Scores {
     pub occupied: f32,
     pub free: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageInfo {
     pub format: String,
     pub width: u32,
@@ -32,7 +32,7 @@ pub struct ImageInfo {
 }
 
 /// Server-side timings, as the prototype reported them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     /// From the request's headers to the last byte of its body.
     pub receive: f64,
@@ -42,7 +42,7 @@ pub struct Timings {
 }
 
 /// Every error answer: a stable machine code and a sentence for people.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorAnswer {
     pub error: String,
     pub message: String,
@@ -51,7 +51,7 @@ pub struct ErrorAnswer {
 // ---- The garage: plate reads, drivers, operators. ----
 
 /// `POST /v1/plate-reads`: what a camera that reads plates itself reports about one car.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlateReadEvent {
     /// The gate camera, as registered; it also says which way the car is going.
     pub camera: String,
@@ -133,7 +133,7 @@ impl PlateReadEvent {
 
 /// What the gate does with a read. Deliberately not the whole decision: the price reaches the
 /// lane only through `display`, which shows it only when the gate is sure whose it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GateAnswer {
     /// `lift` or `hold`.
     pub barrier: valet_garage::Barrier,
@@ -153,7 +153,7 @@ pub struct GateAnswer {
 }
 
 /// What the exit lane's screen shows: always this one shape, whatever the message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExitScreen {
     /// `goodbye`, `pay_by_plate` (pay at `link` before leaving) or `please_wait` (an operator
     /// has been called).
@@ -203,7 +203,7 @@ pub struct ChargeEvent {
 /// what the reader read, the gate's answer at the top level exactly as `/v1/plate-reads` gives it
 /// (when the gate ran in this process), and the events the frame caused. A lane's screen is
 /// public, so this never carries the plate crop nor a price beyond what `display` allows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainAnswer {
     /// The frame's event id (an `Idempotency-Key` header, when the device sent one).
     pub id: String,
@@ -219,7 +219,7 @@ pub struct ChainAnswer {
 }
 
 /// One event the frame caused, by type and id (`GET /v1/sessions/{id}` has the details).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainStep {
     #[serde(rename = "type")]
     pub ty: String,
@@ -227,7 +227,7 @@ pub struct ChainStep {
 }
 
 /// `POST /v1/drivers`: sign up once, with plates and the payment provider's token for a card.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignUp {
     pub plates: Vec<String>,
     /// With the ledger gateway: its card token (`pm_card_visa`). Never a card number.
@@ -245,7 +245,7 @@ pub struct SignUp {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedUpAnswer {
     pub driver: String,
     /// The driver's bearer token for `/v1/me…`, shown this once.
@@ -258,14 +258,14 @@ pub struct SignedUpAnswer {
 }
 
 /// `POST /v1/drivers/sign-in`: a plate on the account and its recovery code.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignIn {
     pub plate: String,
     pub recovery_code: String,
 }
 
 /// A signed-in device's token, and the code that replaces the one used (each code signs in once).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedInAnswer {
     pub driver: String,
     pub token: String,
@@ -274,12 +274,12 @@ pub struct SignedInAnswer {
 }
 
 /// `POST /v1/me/recovery-code`: a new code; the old one stops working.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecoveryCodeAnswer {
     pub recovery_code: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DriverView {
     pub driver: String,
     pub plates: Vec<String>,
@@ -288,18 +288,18 @@ pub struct DriverView {
 }
 
 /// `PUT /v1/me/email`: the address for receipts and notices; `null` removes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmailBody {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlateBody {
     pub plate: String,
 }
 
 /// A parking session as people see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     /// Absent once retention has erased it.
@@ -314,7 +314,7 @@ pub struct SessionView {
 }
 
 /// `GET /v1/pay/{link}`: what an unregistered driver owes if they pay now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quote {
     pub session: String,
     pub plate: String,
@@ -323,7 +323,7 @@ pub struct Quote {
     pub price: valet_garage::Price,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayBody {
     #[serde(default)]
     pub payment_method: Option<String>,
@@ -333,14 +333,14 @@ pub struct PayBody {
 
 /// A card setup for Stripe's card fields: the app hands `client_secret` and `publishable_key` to
 /// Stripe.js (or a Stripe mobile SDK), then signs up or pays with `card_setup`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardSetupAnswer {
     pub card_setup: String,
     pub client_secret: String,
     pub publishable_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaidAnswer {
     pub session: String,
     pub charge: Option<String>,
@@ -350,12 +350,12 @@ pub struct PaidAnswer {
 }
 
 /// Every operator action says why; the audit log keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Why {
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefundBody {
     /// Minor units; the whole remaining charge when absent.
     #[serde(default)]
@@ -363,7 +363,7 @@ pub struct RefundBody {
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefundView {
     pub key: String,
     pub session: String,
@@ -375,7 +375,7 @@ pub struct RefundView {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewView {
     pub id: i64,
     pub item: valet_garage::ReviewItem,
@@ -385,14 +385,14 @@ pub struct ReviewView {
 }
 
 /// `POST /v1/review-items/{id}/plate`: the plate as the operator reads it off the camera's image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlateCorrectionBody {
     pub plate: String,
     pub why: String,
 }
 
 /// `POST /v1/review-items/{id}/decision`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewDecisionBody {
     /// What to do with the item's session, if anything: `mark_paid`, `mark_unpaid`, `reprice`;
     /// for a missed exit (a stay still open), `close_at_daily_maximum` or `close_free`.
@@ -403,7 +403,7 @@ pub struct ReviewDecisionBody {
     pub why: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "decision")]
 pub enum SessionDecision {
     MarkPaid,
@@ -418,19 +418,19 @@ pub enum SessionDecision {
     CloseFree,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TariffView {
     pub version: i64,
     pub tariff: valet_garage::TariffSpec,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TariffChangeBody {
     pub tariff: valet_garage::TariffSpec,
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListChangeBody {
     pub plate: String,
     /// `allow`, `deny`, or `none` to take the plate off both lists.
@@ -438,7 +438,7 @@ pub struct ListChangeBody {
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermitBody {
     pub terms: valet_garage::PermitTerms,
     pub why: String,

@@ -9,7 +9,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// A lift that was sent: the lane and the topic its barrier listens on.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ManualLift {
     pub camera: String,
     pub barrier: valet_garage::Barrier,

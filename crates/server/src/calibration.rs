@@ -50,7 +50,7 @@ pub enum LabelRequest {
 }
 
 /// Labels stored: `POST /v1/lots/{id}/labels`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Labelled {
     pub lot: String,
     pub camera: String,
@@ -60,7 +60,7 @@ pub struct Labelled {
 }
 
 /// One camera's calibration, as the dashboard and `GET /v1/lots/{id}/calibration` show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CameraCalibration {
     pub camera: String,
     pub free_labels: u64,
@@ -83,7 +83,7 @@ pub struct CameraCalibration {
     pub fit_problem: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AdapterVersion {
     pub version: i64,
     pub fitted_at: chrono::DateTime<Utc>,
@@ -96,7 +96,7 @@ pub struct AdapterVersion {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LeastSure {
     pub space: String,
     /// The smoothed probability of occupied: the closer to 0.5, the less sure.

@@ -324,7 +324,7 @@ async fn audit(garage: &GarageStore, by: &str, what: AuditAction, why: &str) -> 
 }
 
 /// A camera to add: `POST /v1/cameras`'s body and the dashboard's form.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCamera {
     pub name: String,
@@ -356,7 +356,7 @@ impl NewCamera {
 
 /// One gate camera as operators see it: pulled (its configuration, the URL redacted, and its
 /// health where this process pulls it) or pushed (a lane whose camera posts frames or reads).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CameraView {
     pub name: String,
     /// `pulled` (Valet fetches its frames) or `pushed` (it sends them).
@@ -386,7 +386,7 @@ pub struct CameraView {
     pub last_seen: Option<chrono::DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraKind {
     Pulled,

@@ -44,7 +44,7 @@ struct Live {
 }
 
 /// What one frame changed, as the stream and the signs see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LotUpdate {
     pub lot: String,
     pub camera: String,
@@ -57,7 +57,7 @@ pub struct LotUpdate {
 
 /// One space as the API reports it: `free`, `occupied`, or `unknown` with the reason (not seen
 /// yet, or evidence too weak to tell: a sign must not count it free).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SpaceStatus {
     pub space: String,
     pub state: &'static str,
@@ -78,7 +78,7 @@ impl SpaceStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChangeView {
     pub space: String,
     pub from: Option<&'static str>,
@@ -87,7 +87,7 @@ pub struct ChangeView {
 }
 
 /// `GET /v1/lots/{id}/availability`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Availability {
     pub lot: String,
     /// When the last frame was read; `None` before any (every space then counts as unknown).
@@ -103,7 +103,7 @@ pub struct Availability {
 
 /// Bay cameras and gates count the same cars two ways. Entry/exit counting drifts (a missed
 /// read, a tailgater), so signs show the bays' count; the gap is reported for the operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reconciliation {
     /// Occupied spaces the bay cameras see, over every lot of the garage: the gates guard them all,
     /// so one lot's bays alone would be compared with cars parked elsewhere.

@@ -96,6 +96,9 @@ pub struct Store {
     pool: garage::Pool,
 }
 
+/// The most page cache one SQLite connection keeps, in KiB.
+const PAGE_CACHE_KIB: u32 = 1024;
+
 /// File name of the embedded database inside the data directory.
 pub const DATABASE_FILE: &str = "valet.sqlite3";
 
@@ -110,7 +113,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
+            .busy_timeout(std::time::Duration::from_secs(5))
+            // Each of the 8 connections keeps at most 1 MiB of pages (SQLite's default is 2 MiB),
+            // so the pool's caches stop at 8 MiB however large the database grows; the operating
+            // system's file cache holds the rest, outside the process.
+            .pragma("cache_size", format!("-{}", PAGE_CACHE_KIB));
         Self::connect(options, 8).await
     }
 

@@ -18,7 +18,7 @@ use crate::calibration::{self, CameraCalibration, LabelRequest, Labelled};
 use crate::error::ApiError;
 
 /// `{camera, spaces: {"A1": "occupied"}}`, `{camera, confirm: true}` or `{camera, empty: true}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelBody {
     /// The lot's only camera when absent.
@@ -30,6 +30,22 @@ pub struct LabelBody {
     empty: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/lots/{id}/labels",
+    operation_id = "label_bays",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Label bays of a camera's latest frame to calibrate its occupancy model",
+    description = "Label bays of a camera's latest frame to calibrate its occupancy model: `spaces` \
+        corrected, the frame confirmed (`confirm: true`) or the lot empty (`empty: true`); a fit \
+        of the camera's adapter follows. 409 `no_frame_yet` before the camera's first frame, 409 \
+        `label_exists` for a bay labelled on that frame already, 422 `invalid_label` for a bay \
+        not in the layout (naming the known ones). Audited.",
+    params(("id" = String, Path, description = "The lot.")),
+    request_body = LabelBody,
+    responses((status = 201, description = "Created", body = Labelled))
+)]
 pub async fn label(
     State(state): State<AppState>,
     operator: AuthedOperator,
@@ -60,12 +76,24 @@ pub async fn label(
     Ok((StatusCode::CREATED, Json(labelled)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LotCalibration {
     lot: String,
     cameras: Vec<CameraCalibration>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/lots/{id}/calibration",
+    operation_id = "calibration",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Each camera's labels, fits, adapter and least sure bays",
+    description = "Per camera: labels, fits (both leave-one-frame-out accuracies), the active adapter, and \
+        the bays the model is least sure of (label those next).",
+    params(("id" = String, Path, description = "The lot.")),
+    responses((status = 200, description = "OK", body = LotCalibration))
+)]
 pub async fn overview(
     State(state): State<AppState>,
     _: AuthedOperator,
@@ -77,7 +105,7 @@ pub async fn overview(
 
 /// `{"version": 3}` makes version 3 the camera's adapter; `{"version": null}` goes back to the
 /// universal model. The field must be there: an empty body rolls nothing back by accident.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdapterBody {
     #[serde(default, deserialize_with = "present")]
@@ -88,6 +116,20 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i
     Option::<i64>::deserialize(deserializer).map(Some)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/lots/{id}/cameras/{camera}/adapter",
+    operation_id = "choose_adapter",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Choose the camera's adapter (`{\"version\": N}`) or roll back to the universal model (`{\"version\": null}`)",
+    description = "Choose the camera's adapter (`{\"version\": N}`) or roll back to the universal model \
+        (`{\"version\": null}`); every replica swaps within seconds. 404 `unknown_adapter` for a \
+        version the camera never had. Audited.",
+    params(("id" = String, Path, description = "The lot."), ("camera" = String, Path, description = "The layout's bay camera.")),
+    request_body = AdapterBody,
+    responses((status = 200, description = "OK", body = CameraCalibration))
+)]
 pub async fn choose_adapter(
     State(state): State<AppState>,
     operator: AuthedOperator,

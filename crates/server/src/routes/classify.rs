@@ -15,6 +15,17 @@ use crate::api::{ClassifyAnswer, ImageInfo, Scores, Timings};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 
+#[utoipa::path(
+    post,
+    path = "/v1/classify",
+    operation_id = "classify",
+    tag = "devices",
+    security(("deviceKey" = [])),
+    summary = "Classify one parking-space image (raw body or multipart `image`)",
+    description = "Classify one parking-space image (raw body or multipart `image`).",
+    request_body(content((inline(crate::routes::openapi::Jpeg) = "image/jpeg"), (inline(crate::routes::openapi::Jpeg) = "image/png"))),
+    responses((status = 200, description = "OK", body = ClassifyAnswer))
+)]
 pub async fn classify(
     State(state): State<AppState>,
     AuthedDevice(device): AuthedDevice,

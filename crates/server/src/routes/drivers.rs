@@ -20,6 +20,18 @@ use crate::auth::AuthedDriver;
 use crate::error::ApiError;
 use crate::throttle::{Source, Subject};
 
+#[utoipa::path(
+    post,
+    path = "/v1/drivers",
+    operation_id = "sign_up",
+    tag = "public",
+    summary = "Sign up with plates and a payment method (never a card number)",
+    description = "Sign up with plates and a payment method (never a card number); returns the driver's \
+        token and recovery code once. A plate another account holds is refused without saying so \
+        (409 `plate_unavailable`).",
+    request_body = SignUp,
+    responses((status = 201, description = "Created", body = SignedUpAnswer))
+)]
 pub async fn sign_up(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignUp>,
@@ -47,6 +59,18 @@ pub async fn sign_up(
 
 /// A plate and a recovery code that do not parse are refused like ones that do not match, so the
 /// answer never says which half was wrong.
+#[utoipa::path(
+    post,
+    path = "/v1/drivers/sign-in",
+    operation_id = "sign_in",
+    tag = "public",
+    summary = "Sign in on a new device with a plate on the account and its recovery code",
+    description = "Sign in on a new device with a plate on the account and its recovery code: a fresh \
+        token, and a new code (each code signs in once; other devices are signed out). A wrong \
+        plate or code is one 401 `sign_in_refused`.",
+    request_body = SignIn,
+    responses((status = 200, description = "OK", body = SignedInAnswer))
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     source: Source,
@@ -70,6 +94,16 @@ pub async fn sign_in(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/me/recovery-code",
+    operation_id = "new_recovery_code",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "A new recovery code, shown once",
+    description = "A new recovery code, shown once; the old one stops working.",
+    responses((status = 201, description = "Created", body = RecoveryCodeAnswer))
+)]
 pub async fn new_recovery_code(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -78,6 +112,16 @@ pub async fn new_recovery_code(
     Ok((StatusCode::CREATED, Json(RecoveryCodeAnswer { recovery_code: code.expose() })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/me/sign-out",
+    operation_id = "sign_out",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "Sign this token out",
+    description = "Sign this token out: it opens nothing from now on.",
+    responses((status = 204, description = "Done"))
+)]
 pub async fn sign_out(
     State(state): State<AppState>,
     AuthedDriver(_): AuthedDriver,
@@ -90,6 +134,16 @@ pub async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    operation_id = "me",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "The signed-up driver's account",
+    description = "The signed-up driver's account.",
+    responses((status = 200, description = "OK", body = DriverView))
+)]
 pub async fn me(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -104,6 +158,18 @@ pub async fn me(
 }
 
 /// Sets (or with `null` removes) the address receipts and failed-charge notices go to.
+#[utoipa::path(
+    put,
+    path = "/v1/me/email",
+    operation_id = "set_email",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "Set the address receipts and failed-charge notices are mailed to (`{\"email\": null}` removes it)",
+    description = "Set the address receipts and failed-charge notices are mailed to (`{\"email\": null}` \
+        removes it); only stays from now on are mailed. 400 for an address that is not one.",
+    request_body = EmailBody,
+    responses((status = 204, description = "Done"))
+)]
 pub async fn set_email(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -116,6 +182,19 @@ pub async fn set_email(
 
 /// Pays one of the driver's unpaid stays with the card on the account: the link in a
 /// failed-charge notice leads here (through the portal's "Pay now").
+#[utoipa::path(
+    post,
+    path = "/v1/me/sessions/{id}/payments",
+    operation_id = "pay_now",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "Pay one of the driver's unpaid stays now with the card on the account (the link in a failed-charge notice)",
+    description = "Pay one of the driver's unpaid stays now with the card on the account (the link in a \
+        failed-charge notice). 404 for a stay of another account, 409 `not_retryable` for one \
+        that is not unpaid. Audited.",
+    params(("id" = String, Path, description = "The stay.")),
+    responses((status = 201, description = "Created", body = valet_garage::Charge))
+)]
 pub async fn pay_now(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -128,6 +207,17 @@ pub async fn pay_now(
     Ok((StatusCode::CREATED, Json(settled.charge)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/me/plates",
+    operation_id = "add_plate",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "Add a plate to the account",
+    description = "Add a plate to the account.",
+    request_body = PlateBody,
+    responses((status = 201, description = "Created"))
+)]
 pub async fn add_plate(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -137,6 +227,17 @@ pub async fn add_plate(
     Ok(StatusCode::CREATED)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/me/plates/{plate}",
+    operation_id = "remove_plate",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "Remove a plate (refused with 409 while its car is inside)",
+    description = "Remove a plate (refused with 409 while its car is inside).",
+    params(("plate" = String, Path, description = "A plate on the account.")),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn remove_plate(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -146,6 +247,17 @@ pub async fn remove_plate(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/sessions",
+    operation_id = "my_sessions",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "The driver's stays, newest first (`?limit=`)",
+    description = "The driver's stays, newest first (`?limit=`).",
+    params(Page),
+    responses((status = 200, description = "OK", body = Vec<SessionView>))
+)]
 pub async fn sessions(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -155,6 +267,17 @@ pub async fn sessions(
     Ok(Json(records.iter().map(session_view).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/receipts",
+    operation_id = "my_receipts",
+    tag = "drivers",
+    security(("driverToken" = [])),
+    summary = "The driver's receipts, newest first (`?limit=`)",
+    description = "The driver's receipts, newest first (`?limit=`).",
+    params(Page),
+    responses((status = 200, description = "OK", body = Vec<valet_garage::Receipt>))
+)]
 pub async fn receipts(
     State(state): State<AppState>,
     AuthedDriver(driver): AuthedDriver,
@@ -164,6 +287,16 @@ pub async fn receipts(
 }
 
 /// What an unregistered car owes if its driver pays now.
+#[utoipa::path(
+    get,
+    path = "/v1/pay/{link}",
+    operation_id = "quote",
+    tag = "public",
+    summary = "What an unregistered car owes if paid now",
+    description = "What an unregistered car owes if paid now; the link from the gate is the credential.",
+    params(("link" = String, Path, description = "The link's token.")),
+    responses((status = 200, description = "OK", body = Quote))
+)]
 pub async fn quote(State(state): State<AppState>, Path(link): Path<String>) -> Result<Json<Quote>, ApiError> {
     let gate = state.gate();
     let record = gate.store().session_by_link(parse_link(&link)?).await?;
@@ -182,6 +315,17 @@ pub async fn quote(State(state): State<AppState>, Path(link): Path<String>) -> R
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/pay/{link}",
+    operation_id = "pay",
+    tag = "public",
+    summary = "Pay by plate",
+    description = "Pay by plate: closes the stay, charges the payment method; the car may then leave.",
+    params(("link" = String, Path, description = "The link's token.")),
+    request_body = PayBody,
+    responses((status = 200, description = "OK", body = PaidAnswer))
+)]
 pub async fn pay(
     State(state): State<AppState>,
     Path(link): Path<String>,
@@ -233,6 +377,16 @@ pub(crate) fn parse_plate(text: &str) -> Result<Plate, ApiError> {
 
 /// Starts a card setup in Stripe's own card fields (`POST /v1/card-setups`); only with the Stripe
 /// gateway and its publishable key configured.
+#[utoipa::path(
+    post,
+    path = "/v1/card-setups",
+    operation_id = "begin_card_setup",
+    tag = "public",
+    summary = "Start saving a card in Stripe's own card fields",
+    description = "With Stripe: start saving a card in Stripe's own card fields; sign up or pay with the \
+        returned card_setup.",
+    responses((status = 201, description = "Created", body = CardSetupAnswer))
+)]
 pub async fn begin_card_setup(State(state): State<AppState>) -> Result<(StatusCode, Json<CardSetupAnswer>), ApiError> {
     let Some(key) = state.stripe_card_fields() else {
         return Err(ApiError::Missing("this garage takes no cards through Stripe's fields".into()));

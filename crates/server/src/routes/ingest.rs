@@ -17,11 +17,26 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::functions::{self, Chain, CloudEvent, Function, plate_reader, types};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GateFrameQuery {
     direction: Direction,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/gates/{camera}/frames",
+    operation_id = "post_gate_frame",
+    tag = "devices",
+    security(("deviceKey" = [])),
+    summary = "A gate camera's frame (`?direction=entry|exit`, JPEG body; `Idempotency-Key` makes a retry the same event)",
+    description = "A gate camera's frame (`?direction=entry|exit`, JPEG body; `Idempotency-Key` makes a \
+        retry the same event): plate read, gate decision, charge, as far as this process's \
+        functions go.",
+    params(("camera" = String, Path, description = "The gate camera."), GateFrameQuery, ("Idempotency-Key" = Option<String>, Header, description = "The same key makes a retry the same event: 1 to 128 printable ASCII characters.", pattern = "^[!-~]{1,128}$")),
+    request_body(content = inline(crate::routes::openapi::Jpeg), content_type = "image/jpeg"),
+    responses((status = 200, description = "OK", body = ChainAnswer), (status = 202, description = "Accepted: the chain went on in another function", body = ChainAnswer))
+)]
 pub async fn post_gate_frame(
     State(state): State<AppState>,
     AuthedDevice(_device): AuthedDevice,

@@ -21,12 +21,26 @@ use crate::error::ApiError;
 use crate::functions::{self, occupancy, types};
 use crate::lots::{Availability, LiveLot, Reconciliation};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FrameQuery {
     /// The layout's camera the frame comes from; the lot's only camera when absent.
     camera: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/lots/{id}/frames",
+    operation_id = "post_lot_frame",
+    tag = "devices",
+    security(("deviceKey" = [])),
+    summary = "A bay camera's frame (`?camera=`)",
+    description = "A bay camera's frame (`?camera=`): read every space, smooth, store, and publish the new \
+        counts.",
+    params(("id" = String, Path, description = "The lot."), FrameQuery),
+    request_body(content = inline(crate::routes::openapi::Jpeg), content_type = "image/jpeg"),
+    responses((status = 200, description = "OK", body = crate::lots::LotUpdate), (status = 202, description = "Accepted: the chain went on in another function", body = crate::api::ChainAnswer))
+)]
 pub async fn post_frame(
     State(state): State<AppState>,
     AuthedDevice(_device): AuthedDevice,
@@ -49,6 +63,16 @@ pub async fn post_frame(
 }
 
 /// With the gates' balance beside the garage's bay count once every lot has read a frame.
+#[utoipa::path(
+    get,
+    path = "/v1/lots/{id}/availability",
+    operation_id = "availability",
+    tag = "public",
+    summary = "Free, occupied and unknown spaces per zone, level and lot",
+    description = "Free, occupied and unknown spaces per zone, level and lot.",
+    params(("id" = String, Path, description = "The lot.")),
+    responses((status = 200, description = "OK", body = Availability))
+)]
 pub async fn availability(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -63,6 +87,16 @@ pub async fn availability(
 
 /// The current counts at once, then one event per frame; a subscriber that fell behind skips
 /// to the newest counts (each event carries whole counts, so nothing is lost but history).
+#[utoipa::path(
+    get,
+    path = "/v1/lots/{id}/events",
+    operation_id = "lot_events",
+    tag = "public",
+    summary = "Server-sent events",
+    description = "Server-sent events: `availability` at once, then `counts` after every frame.",
+    params(("id" = String, Path, description = "The lot.")),
+    responses((status = 200, description = "OK", body = String, content_type = "text/event-stream"))
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,

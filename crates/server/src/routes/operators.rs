@@ -20,13 +20,25 @@ use crate::api::{
 use crate::auth::{AuthedAdmin, AuthedOperator};
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     /// `open`, `closed`, `paid`, `unpaid` or `in_review`; all when absent.
     state: Option<String>,
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    operation_id = "sessions",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Sessions, newest first (`?state=open|closed|paid|unpaid|in_review&limit=`)",
+    description = "Sessions, newest first (`?state=open|closed|paid|unpaid|in_review&limit=`).",
+    params(SessionQuery),
+    responses((status = 200, description = "OK", body = Vec<SessionView>))
+)]
 pub async fn sessions(
     State(state): State<AppState>,
     _: AuthedOperator,
@@ -48,7 +60,7 @@ pub async fn sessions(
     Ok(Json(records.iter().map(session_view).collect()))
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SessionDetail {
     #[serde(flatten)]
     session: SessionView,
@@ -57,6 +69,17 @@ pub struct SessionDetail {
     receipt: Option<valet_garage::Receipt>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}",
+    operation_id = "session",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "One session with its charges, refunds and receipt",
+    description = "One session with its charges, refunds and receipt.",
+    params(("id" = String, Path, description = "The session.")),
+    responses((status = 200, description = "OK", body = SessionDetail))
+)]
 pub async fn session(
     State(state): State<AppState>,
     _: AuthedOperator,
@@ -75,6 +98,19 @@ pub async fn session(
 
 /// Refunds a session's charge. Send an `Idempotency-Key` header to make a retry safe: the same
 /// key refunds once. Without one, each request is a new refund.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/refunds",
+    operation_id = "refund",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Refund a session's charge (all, or `amount_minor`)",
+    description = "Refund a session's charge (all, or `amount_minor`); send `Idempotency-Key` to make \
+        retries safe. Audited.",
+    params(("id" = String, Path, description = "The session."), ("Idempotency-Key" = Option<String>, Header, description = "The same key makes a retry the same refund: 1 to 200 printable ASCII characters.", pattern = "^[!-~]{1,200}$")),
+    request_body = RefundBody,
+    responses((status = 201, description = "Created", body = RefundView))
+)]
 pub async fn refund(
     State(state): State<AppState>,
     operator: AuthedOperator,
@@ -101,6 +137,21 @@ pub async fn refund(
 /// Charges an unpaid stay again under a new attempt's key, to the card its driver holds now.
 /// Audited. Answers the charge: succeeded (the stay is paid), failed again, or requested (the
 /// provider did not answer; reconciliation asks it every minute).
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/charges",
+    operation_id = "retry_charge",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Charge an unpaid stay again (its card was refused and the driver has sorted it out), under a new attempt's key, to the card the account holds now",
+    description = "Charge an unpaid stay again (its card was refused and the driver has sorted it out), \
+        under a new attempt's key, to the card the account holds now. Audited. 409 \
+        `not_retryable` for a stay that is not unpaid or that nobody signed up for (it is paid \
+        by its link).",
+    params(("id" = String, Path, description = "The session.")),
+    request_body = Why,
+    responses((status = 201, description = "Created", body = valet_garage::Charge))
+)]
 pub async fn retry_charge(
     State(state): State<AppState>,
     operator: AuthedOperator,
@@ -113,11 +164,34 @@ pub async fn retry_charge(
     Ok((StatusCode::CREATED, Json(settled.charge)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/review-items",
+    operation_id = "review_items",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "The open review queue, oldest first",
+    description = "The open review queue, oldest first.",
+    responses((status = 200, description = "OK", body = Vec<ReviewView>))
+)]
 pub async fn review_items(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<Vec<ReviewView>>, ApiError> {
     let items = state.gate().store().open_review_items().await?;
     Ok(Json(items.into_iter().map(review_view).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/review-items/{id}/decision",
+    operation_id = "decide_review",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Decide a review item, optionally marking its session paid or unpaid or repricing it",
+    description = "Decide a review item, optionally marking its session paid or unpaid or repricing it. \
+        Audited.",
+    params(("id" = i64, Path, description = "The review item.")),
+    request_body = ReviewDecisionBody,
+    responses((status = 200, description = "OK", body = ReviewView))
+)]
 pub async fn decide_review(
     State(state): State<AppState>,
     operator: AuthedOperator,
@@ -156,6 +230,19 @@ pub async fn decide_review(
 }
 
 /// The operator read the plate off the camera's image: the stay the item was raised over gets it.
+#[utoipa::path(
+    post,
+    path = "/v1/review-items/{id}/plate",
+    operation_id = "correct_plate",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Correct a misread plate from the camera's image",
+    description = "Correct a misread plate from the camera's image: the open stay the item was raised over \
+        gets it. Audited.",
+    params(("id" = i64, Path, description = "The review item.")),
+    request_body = PlateCorrectionBody,
+    responses((status = 200, description = "OK", body = ReviewView))
+)]
 pub async fn correct_plate(
     State(state): State<AppState>,
     operator: AuthedOperator,
@@ -168,12 +255,33 @@ pub async fn correct_plate(
     Ok(Json(review_view(item)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tariff",
+    operation_id = "tariff",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "The active tariff and its version",
+    description = "The active tariff and its version.",
+    responses((status = 200, description = "OK", body = TariffView))
+)]
 pub async fn tariff(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<TariffView>, ApiError> {
     let stored = state.gate().store().active_tariff().await?;
     let stored = stored.ok_or_else(|| ApiError::Missing("no tariff is active".into()))?;
     Ok(Json(TariffView { version: stored.version, tariff: stored.tariff.spec().clone() }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/tariff",
+    operation_id = "change_tariff",
+    tag = "operators",
+    security(("adminKey" = [])),
+    summary = "Activate a new tariff for every later exit",
+    description = "Activate a new tariff for every later exit. Audited.",
+    request_body = TariffChangeBody,
+    responses((status = 200, description = "OK", body = TariffView))
+)]
 pub async fn change_tariff(
     State(state): State<AppState>,
     operator: AuthedAdmin,
@@ -183,10 +291,31 @@ pub async fn change_tariff(
     Ok(Json(TariffView { version, tariff: body.tariff }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/lists",
+    operation_id = "lists",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "The allow and deny lists",
+    description = "The allow and deny lists.",
+    responses((status = 200, description = "OK", body = PlateLists))
+)]
 pub async fn lists(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<PlateLists>, ApiError> {
     Ok(Json(state.gate().store().plate_lists().await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/lists",
+    operation_id = "change_list",
+    tag = "operators",
+    security(("adminKey" = [])),
+    summary = "Put a plate on the allow or deny list, or take it off (`none`)",
+    description = "Put a plate on the allow or deny list, or take it off (`none`). Audited.",
+    request_body = ListChangeBody,
+    responses((status = 204, description = "Done"))
+)]
 pub async fn change_list(
     State(state): State<AppState>,
     operator: AuthedAdmin,
@@ -203,6 +332,16 @@ pub async fn change_list(
     Ok(if changed { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/permits",
+    operation_id = "permits",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Permits valid now",
+    description = "Permits valid now.",
+    responses((status = 200, description = "OK", body = Vec<valet_garage::PermitTerms>))
+)]
 pub async fn permits(
     State(state): State<AppState>,
     _: AuthedOperator,
@@ -211,6 +350,17 @@ pub async fn permits(
     Ok(Json(permits.into_iter().map(|p| p.terms().clone()).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/permits",
+    operation_id = "save_permit",
+    tag = "operators",
+    security(("adminKey" = [])),
+    summary = "Save a monthly permit",
+    description = "Save a monthly permit. Audited.",
+    request_body = PermitBody,
+    responses((status = 201, description = "Created", body = valet_garage::PermitTerms))
+)]
 pub async fn save_permit(
     State(state): State<AppState>,
     operator: AuthedAdmin,
@@ -220,7 +370,7 @@ pub async fn save_permit(
     Ok((StatusCode::CREATED, Json(permit.terms().clone())))
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct LaneView {
     camera: String,
     direction: valet_garage::Direction,
@@ -229,6 +379,16 @@ pub struct LaneView {
 }
 
 /// The gate lanes whose cameras have read a plate: the barriers `open_barrier` may lift.
+#[utoipa::path(
+    get,
+    path = "/v1/lanes",
+    operation_id = "lanes",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "The gate lanes",
+    description = "The gate lanes: each camera that has read a plate, its direction, first and last seen.",
+    responses((status = 200, description = "OK", body = Vec<LaneView>))
+)]
 pub async fn lanes(State(state): State<AppState>, _: AuthedOperator) -> Result<Json<Vec<LaneView>>, ApiError> {
     let lanes = state.gate().lanes().await?;
     Ok(Json(
@@ -244,6 +404,20 @@ pub async fn lanes(State(state): State<AppState>, _: AuthedOperator) -> Result<J
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/barriers/{camera}/open",
+    operation_id = "open_barrier",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Lift a barrier by hand (intercom, jammed reader)",
+    description = "Lift a barrier by hand (intercom, jammed reader): a lane whose camera has read a plate \
+        (404 `unknown_lane` lists the known ones), sent over MQTT (503 `barrier_not_reached` \
+        when no broker is configured or connected), then audited.",
+    params(("camera" = String, Path, description = "The lane's camera.")),
+    request_body = Why,
+    responses((status = 200, description = "OK", body = crate::barriers::ManualLift))
+)]
 pub async fn open_barrier(
     State(state): State<AppState>,
     operator: AuthedOperator,
@@ -253,12 +427,24 @@ pub async fn open_barrier(
     Ok(Json(crate::barriers::lift_by_hand(&state, &camera, operator.id(), reason(&body.why)?).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// RFC 3339; the last 24 hours when absent.
     since: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "audit",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Audit events since `?since=` (RFC 3339; default 24 h)",
+    description = "Audit events since `?since=` (RFC 3339; default 24 h).",
+    params(AuditQuery),
+    responses((status = 200, description = "OK", body = Vec<AuditEvent>))
+)]
 pub async fn audit(
     State(state): State<AppState>,
     _: AuthedOperator,
@@ -311,19 +497,39 @@ fn hex_id() -> String {
 
 /// `GET /v1/dead-letters`: events the broker gave up delivering, newest first, as recorded
 /// (structured CloudEvents, with Knative's `knativeerror*` attributes saying why).
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    operation_id = "dead_letters",
+    tag = "operators",
+    security(("operatorKey" = [])),
+    summary = "Events the broker gave up delivering, newest first (`?limit=`)",
+    description = "Events the broker gave up delivering, newest first (`?limit=`).",
+    params(super::Page),
+    responses((status = 200, description = "OK", body = Vec<DeadLetterView>))
+)]
 pub async fn dead_letters(
     State(state): State<AppState>,
     _: AuthedOperator,
     ApiQuery(page): ApiQuery<super::Page>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
     let letters = state.gate().store().dead_letters(page.limit()).await?;
     Ok(Json(
         letters
             .into_iter()
             .map(|(at, event)| {
                 let event = serde_json::from_str(&event).unwrap_or(serde_json::Value::String(event));
-                serde_json::json!({ "at": at, "event": event })
+                DeadLetterView { at, event }
             })
             .collect(),
     ))
+}
+
+/// An event the broker gave up delivering.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetterView {
+    /// When it arrived here.
+    at: DateTime<Utc>,
+    /// The CloudEvent as the broker delivered it (structured JSON; the text itself if it was not JSON).
+    event: serde_json::Value,
 }

@@ -13,6 +13,18 @@ use crate::api::{ExitScreen, GateAnswer, PlateReadEvent};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 
+#[utoipa::path(
+    post,
+    path = "/v1/plate-reads",
+    operation_id = "report_plate_read",
+    tag = "devices",
+    security(("deviceKey" = [])),
+    summary = "Report a plate read at an entry or exit gate",
+    description = "Report a plate read at an entry or exit gate; answers with the barrier and the exit \
+        screen.",
+    request_body = PlateReadEvent,
+    responses((status = 200, description = "OK", body = GateAnswer))
+)]
 pub async fn post(
     State(state): State<AppState>,
     _turn: ReadTurn,

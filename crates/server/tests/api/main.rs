@@ -17,6 +17,7 @@ mod lots;
 mod mail;
 mod metrics;
 mod missed_exits;
+mod openapi;
 mod outage;
 mod overload;
 mod reads;
