@@ -22,9 +22,22 @@ pub struct Process {
 impl Process {
     /// Starts `valet serve --listen 127.0.0.1:0 --data DATA ARGS…` (e.g. `--functions gate` or
     /// `--demo`) with `K_SINK` set to `sink`, and waits until it prints the address it serves on.
+    ///
+    /// With `VALET_BENCH_SERVE_UNDER` set (say, to `heaptrack -o /tmp/serve`), the server runs under
+    /// that command instead, to profile what a bench does to it; the figures read from
+    /// `/proc` are then the wrapper's, not Valet's.
     pub fn start(exe: &Path, args: &[&str], data: &Path, sink: Option<&str>) -> anyhow::Result<Process> {
         use std::io::BufRead;
-        let mut cmd = Command::new(exe);
+
+        let wrapper = std::env::var("VALET_BENCH_SERVE_UNDER").unwrap_or_default();
+        let mut cmd = match wrapper.split_whitespace().collect::<Vec<_>>().split_first() {
+            Some((program, wrapper_args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(wrapper_args).arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
@@ -38,9 +51,11 @@ impl Process {
             cmd.env("K_SINK", sink);
         }
         let mut child = cmd.spawn()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) else {
+        // The first line that names an address (a wrapper may print its own lines first).
+        let stdout = std::io::BufReader::new(child.stdout.take().context("no stdout")?);
+        let line = stdout.lines().take(20).map_while(Result::ok).find(|line| line.contains("http://"));
+        let Some(url) = line.as_deref().and_then(|line| line.split_whitespace().find(|w| w.starts_with("http://")))
+        else {
             let _ = child.kill();
             bail!("`valet serve {}` did not start", args.join(" "));
         };
