@@ -58,8 +58,11 @@ pub struct PlateReadEvent {
     pub direction: valet_garage::Direction,
     pub text: String,
     /// The reader's confidence in `text`, 0..=1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub confidence: f32,
+    /// Other spellings the reader considered, at most [`MAX_CANDIDATES`].
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub candidates: Vec<valet_garage::Candidate>,
     /// When the car was read; the server's clock when absent.
     #[serde(default)]
@@ -229,6 +232,7 @@ pub struct ChainStep {
 /// `POST /v1/drivers`: sign up once, with plates and the payment provider's token for a card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignUp {
+    #[schema(min_items = 1)]
     pub plates: Vec<String>,
     /// With the ledger gateway: its card token (`pm_card_visa`). Never a card number.
     #[serde(default)]
@@ -352,6 +356,7 @@ pub struct PaidAnswer {
 /// Every operator action says why; the audit log keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Why {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }
 
@@ -359,7 +364,9 @@ pub struct Why {
 pub struct RefundBody {
     /// Minor units; the whole remaining charge when absent.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub amount_minor: Option<i64>,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }
 
@@ -388,6 +395,7 @@ pub struct ReviewView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlateCorrectionBody {
     pub plate: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }
 
@@ -400,6 +408,7 @@ pub struct ReviewDecisionBody {
     pub session: Option<SessionDecision>,
     /// One line for the queue: "confirmed AB123CD", "turned away at the entry".
     pub resolution: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }
 
@@ -427,6 +436,7 @@ pub struct TariffView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TariffChangeBody {
     pub tariff: valet_garage::TariffSpec,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }
 
@@ -434,12 +444,15 @@ pub struct TariffChangeBody {
 pub struct ListChangeBody {
     pub plate: String,
     /// `allow`, `deny`, or `none` to take the plate off both lists.
+    #[schema(pattern = "^(allow|deny|none)$")]
     pub list: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermitBody {
     pub terms: valet_garage::PermitTerms,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub why: String,
 }

@@ -327,6 +327,8 @@ async fn audit(garage: &GarageStore, by: &str, what: AuditAction, why: &str) -> 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCamera {
+    /// Also the lane's barrier topic.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     pub url: String,
     pub direction: Direction,
@@ -336,6 +338,7 @@ pub struct NewCamera {
     pub region: Option<String>,
     /// A snapshot URL's poll interval; [`DEFAULT_EVERY`] when absent.
     #[serde(default)]
+    #[schema(minimum = 100, maximum = 60000)]
     pub every_ms: Option<u64>,
 }
 

@@ -109,6 +109,7 @@ pub async fn overview(
 #[serde(deny_unknown_fields)]
 pub struct AdapterBody {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, required = true, minimum = 1)]
     version: Option<Option<i64>>,
 }
 

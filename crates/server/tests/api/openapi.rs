@@ -107,6 +107,13 @@ fn the_document_is_generated_from_the_answer_types() {
         .filter_map(|variant| variant["properties"]["state"]["enum"][0].as_str())
         .collect();
     assert_eq!(states, ["requested", "succeeded", "failed"], "{:#}", schemas["ChargeState"]);
+    // Limits the handlers enforce are in the document.
+    let read = &schemas["PlateReadEvent"]["properties"];
+    assert_eq!(read["candidates"]["maxItems"], json!(valet_server::api::MAX_CANDIDATES));
+    assert_eq!(
+        (read["confidence"]["minimum"].as_f64(), read["confidence"]["maximum"].as_f64()),
+        (Some(0.0), Some(1.0))
+    );
     // A success answer names its type.
     let answer = &document["paths"]["/v1/me"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     assert_eq!(answer["$ref"], "#/components/schemas/DriverView");
