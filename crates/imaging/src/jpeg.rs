@@ -85,9 +85,12 @@ fn run_decoder(
     denominator: u32,
     limits: &DecodeLimits,
 ) -> Result<RgbImage, DecodeError> {
+    // Progressive files go to jpeg-decoder: on a malformed one, zune-jpeg's progressive path trips
+    // its own debug assertion (fuzz/image_decode), and cameras send baseline frames anyway.
     if denominator == 1
         && header.precision == 8
         && !header.lossless
+        && !header.progressive
         && header.sampling.len() == 3
         && let Some(rgb) = run_fast_decoder(bytes, header)
     {

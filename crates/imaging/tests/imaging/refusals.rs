@@ -171,3 +171,22 @@ fn no_prefix_or_bit_flip_of_a_valid_image_panics() {
         }
     }
 }
+
+/// Found by `fuzz/image_decode` (CI's 5 s run): a progressive JPEG whose scans ask for more bits
+/// than they hold. zune-jpeg's progressive path trips its own debug assertion on it (release
+/// builds saturate and go on), so progressive files go to jpeg-decoder, which answers plainly.
+/// `decode` catches panics either way; this checks that none happens, with a hook that notes a
+/// panic on this thread only, since tests run side by side.
+#[test]
+fn a_progressive_jpeg_whose_scans_run_out_of_bits_decodes_without_a_panic() {
+    use std::cell::Cell;
+    thread_local!(static PANICKED: Cell<bool> = const { Cell::new(false) });
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.with(|p| p.set(true));
+        previous(info);
+    }));
+    let bytes = include_bytes!("progressive-scan-past-its-bits.jpg");
+    let result = decode_default(bytes);
+    assert!(!PANICKED.with(Cell::get), "a decoder panicked (caught, but a panic all the same): {result:?}");
+}
